@@ -49,6 +49,7 @@ def atomic_file(target: Path) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    tmp_path.chmod(0o644)  # mkstemp makes it private; cache files are shared like any other
     try:
         yield tmp_path
         os.replace(tmp_path, target)
