@@ -1,0 +1,40 @@
+"""A runner's probabilities over a whole eval set, and an on-disk cache for reference probabilities.
+
+The TF original's probabilities on 2 M rows take about a minute; they are computed once per
+(model, eval file, rows) and shared through the cache by ``prepare``, every test and every xdist worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+
+from widedeep_bench.cache import atomic_file, cache_root, lock_for
+from widedeep_bench.progress import progress
+
+
+def run_batches(runner, tensors, batch_size: int) -> np.ndarray:
+    """``runner`` over every full batch of ``tensors`` (the partial batch dropped): ``[rows, 2]`` float32."""
+    full = tensors.rows - tensors.rows % batch_size
+    out = np.empty((full, 2), np.float32)
+    with progress(desc=f"{runner.name} {runner.options.precision}: inferring {full:,} rows", total=full,
+                  unit="rows", unit_scale=True) as bar:
+        for start, batch in zip(range(0, full, batch_size), tensors.batches(batch_size)):
+            out[start:start + batch_size] = runner.infer(batch.categorical, batch.numeric)
+            bar.update(batch_size)
+    return out
+
+
+def cached_probabilities(identity: dict, compute) -> np.ndarray:
+    """``compute()`` once per ``identity`` (model hash, eval hash, rows, runtime version...), then from the cache."""
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:40]
+    target = cache_root() / "probabilities" / f"{digest}.npy"
+    with lock_for(target):
+        if target.is_file():
+            return np.load(target)
+        probabilities = np.asarray(compute(), np.float32)
+        with atomic_file(target) as tmp, tmp.open("wb") as handle:
+            np.save(handle, probabilities)
+    return probabilities
