@@ -1,0 +1,222 @@
+"""Download the real assets into the cache: resumable, retried, pinned by SHA-256, unpacked safely.
+
+``fetch_assets()`` is what ``python -m widedeep_bench fetch`` runs. Each file is downloaded to
+``<name>.part`` (resumed with an HTTP Range request after a dropped connection or an earlier run),
+checked against its pin in ``assets.lock.json``, then renamed into place. The SavedModel tar is
+unpacked into a temporary directory that is renamed into place only when every member is safe.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import tarfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from widedeep_bench import __version__
+from widedeep_bench.assets import (ASSET_NAMES, SEED_ASSETS, assets_dir, changed_file_error, download_path, pin,
+                                   read_lock, unpacked_dir)
+from widedeep_bench.cache import atomic_directory, file_sha256, lock_for, tree_sha256
+from widedeep_bench.errors import WidedeepError
+from widedeep_bench.progress import progress, say
+
+CHUNK_BYTES = 1 << 20
+SOCKET_TIMEOUT_S = 10.0  # per connect / per read; an unreachable host fails after this, not minutes
+ATTEMPTS = 4
+BACKOFF_S = 0.5  # doubled after each failed attempt: 0.5, 1, 2 s
+RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+
+
+def hand_placement_hint(names=ASSET_NAMES) -> str:
+    """Where to put the files by hand (or which variables to set) when the network is out of reach."""
+    lines = ["To use the real assets without network access, put the files here by hand and run "
+             "`python -m widedeep_bench fetch` again (it pins and unpacks them without downloading):"]
+    lines += [f"  {name}: {download_path(name)}  (from {SEED_ASSETS[name].url})" for name in names]
+    lines.append("or point at copies elsewhere: WIDEDEEP_SAVED_MODEL=<unpacked SavedModel directory>, "
+                 "WIDEDEEP_EVAL_CSV=<eval.csv>, WIDEDEEP_ONNX=<widedeep_dynamicshape_new.onnx>.")
+    return "\n".join(lines)
+
+
+def download(url: str, part: Path, *, offline_hint: str = "", attempts: int = ATTEMPTS,
+             timeout: float = SOCKET_TIMEOUT_S) -> None:
+    """Complete ``part`` with the bytes of ``url``, resuming what is already there.
+
+    Failures after the server has answered once (dropped connection, short body, HTTP 5xx) are retried
+    up to ``attempts`` times with backoff, each resuming by HTTP Range. Failing to reach the server at
+    all is not retried: offline is the common cause, and the error says at once what to do instead.
+    """
+    reached = False
+    failure: object = None
+    for attempt in range(1, attempts + 1):
+        have = part.stat().st_size if part.exists() else 0
+        headers = {"User-Agent": f"widedeep_bench/{__version__}"}
+        if have:
+            headers["Range"] = f"bytes={have}-"
+        try:
+            response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            reached = True
+            if exc.code == 416 and have:
+                part.unlink()  # the partial file is longer than the resource: it cannot be resumed
+            elif exc.code not in RETRY_STATUSES:
+                raise WidedeepError(f"{url}: HTTP {exc.code} {exc.reason}\n{offline_hint}") from exc
+            failure = f"HTTP {exc.code} {exc.reason}"
+        except urllib.error.URLError as exc:  # refused, DNS failure, connect timeout: nothing answered
+            if not reached:
+                raise WidedeepError(f"cannot reach {url} ({exc.reason})\n{offline_hint}") from exc
+            failure = exc
+        except (OSError, http.client.HTTPException) as exc:  # connected, but no status line came back
+            reached, failure = True, exc
+        else:
+            reached = True
+            try:
+                with response:
+                    if write_body(response, part, have):
+                        return
+                failure = "the connection closed before the end of the body"
+            except (OSError, http.client.HTTPException) as exc:
+                failure = exc
+        if attempt < attempts:
+            delay = BACKOFF_S * 2 ** (attempt - 1)
+            say(f"{part.name}: {failure}; retrying in {delay:g} s ({attempt}/{attempts - 1})")
+            time.sleep(delay)
+    raise WidedeepError(f"{url}: download failed after {attempts} attempts, last: {failure}. "
+                        f"{part} is kept; running fetch again resumes it.")
+
+
+def write_body(response, part: Path, have: int) -> bool:
+    """Append (HTTP 206) or write (HTTP 200) the body to ``part``; True when it holds the whole file."""
+    if response.status == 206:
+        match = CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", ""))
+        if not match or int(match[1]) != have:
+            part.unlink()
+            raise http.client.HTTPException(f"asked for bytes {have}-, got Content-Range "
+                                            f"{response.headers.get('Content-Range')!r}; restarting")
+        total, mode = (None if match[3] == "*" else int(match[3])), "ab"
+    elif response.status == 200:  # the server ignored the Range header: start over
+        length = response.headers.get("Content-Length")
+        total, mode, have = (int(length) if length else None), "wb", 0
+    else:
+        raise http.client.HTTPException(f"unexpected HTTP {response.status}")
+    with part.open(mode) as out, progress(desc=f"fetch {part.name.removesuffix('.part')}", total=total,
+                                          unit="B", unit_scale=True, unit_divisor=1024, initial=have) as bar:
+        for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
+            out.write(chunk)
+            bar.update(len(chunk))
+    return total is None or part.stat().st_size == total
+
+
+def refuse_unsafe_members(archive: Path, tar: tarfile.TarFile, destination: Path) -> None:
+    """Refuse the whole archive if any member could land outside ``destination``.
+
+    Checked before anything is extracted, so a hostile archive leaves nothing behind. tarfile's
+    ``data`` filter would quietly strip a leading "/" instead of refusing, hence our own check first;
+    it runs again during extraction, where symlinks created by earlier members are real.
+    """
+    for member in tar.getmembers():
+        where = f"{archive} member {member.name!r}"
+        if os.path.isabs(member.name) or member.name.startswith(("/", "\\")):
+            raise WidedeepError(f"{where}: absolute path; refusing to unpack the archive")
+        if member.issym() or member.islnk():
+            base = os.path.dirname(member.name) if member.issym() else ""
+            if os.path.isabs(member.linkname) or escapes(os.path.join(base, member.linkname)):
+                raise WidedeepError(f"{where}: link to {member.linkname!r} points outside the archive; "
+                                    "refusing to unpack")
+        if escapes(member.name):
+            raise WidedeepError(f"{where}: path escapes the target directory; refusing to unpack")
+        try:
+            tarfile.data_filter(member, str(destination))
+        except tarfile.FilterError as exc:
+            raise WidedeepError(f"{where}: {exc}; refusing to unpack") from exc
+
+
+def escapes(relative: str) -> bool:
+    normal = os.path.normpath(relative)
+    return normal == ".." or normal.startswith(".." + os.sep)
+
+
+def unpack_saved_model(archive: Path) -> Path:
+    """Extract ``archive`` into ``unpacked_dir()`` (atomically) and return the SavedModel directory in it."""
+    target = unpacked_dir()
+    say(f"unpacking {archive.name} into {target}")
+    try:
+        with tarfile.open(archive) as tar, atomic_directory(target) as staging:
+            refuse_unsafe_members(archive, tar, staging)
+            try:
+                tar.extractall(staging, filter="data")
+            except tarfile.FilterError as exc:
+                raise WidedeepError(f"{archive}: {exc}; refusing to unpack") from exc
+            roots = sorted(path.parent.relative_to(staging) for path in staging.rglob("saved_model.pb"))
+            if len(roots) != 1:
+                raise WidedeepError(f"{archive}: expected exactly one saved_model.pb, found "
+                                    f"{[str(root) for root in roots]}")
+    except tarfile.TarError as exc:
+        raise WidedeepError(f"{archive}: not a readable tar archive ({exc})") from exc
+    return target / roots[0]
+
+
+def fetch_asset(name: str, url: str, *, repin: bool = False, offline_hint: str = "") -> dict:
+    """Make the cache hold asset ``name``, verified against (or, first time or ``repin``, pinned in) the lock.
+
+    Returns the lock entry plus ``path`` (the file, or the SavedModel directory) and ``status``:
+    "downloaded", "verified", "pinned" (a file put there by hand) or "repinned".
+    """
+    target = download_path(name)
+    with lock_for(target):
+        entry = dict(read_lock().get(name, {}))
+        if target.exists():
+            digest, status, source = file_sha256(target), "verified", entry.get("url")
+            if not entry:
+                status, source = "pinned", None
+        else:
+            part = target.with_name(target.name + ".part")
+            say(f"downloading {name} from {url}")
+            download(url, part, offline_hint=offline_hint)
+            digest, status, source = file_sha256(part), "downloaded", url
+            if entry and entry["sha256"] != digest and not repin:
+                part.unlink()
+                raise WidedeepError(f"{name}: {url} now has sha256 {digest}, but {target.name} was pinned as "
+                                    f"{entry['sha256']}: the file upstream changed. The download was deleted; "
+                                    f"run `python -m widedeep_bench fetch --only {name} --repin` to accept it.")
+            os.replace(part, target)
+        if entry and entry["sha256"] != digest:
+            if not repin:
+                raise changed_file_error(name, target, digest, entry["sha256"])
+            status = "repinned"
+            entry = {key: value for key, value in entry.items() if not key.startswith("unpacked")}
+        entry.update(file=target.name, url=source, sha256=digest, bytes=target.stat().st_size)
+        path = target
+        if SEED_ASSETS[name].unpack:
+            path, entry = ensure_unpacked(name, target, entry, repin)
+        pin(name, entry)
+    return {**entry, "path": str(path), "status": status}
+
+
+def ensure_unpacked(name: str, archive: Path, entry: dict, repin: bool) -> tuple[Path, dict]:
+    """The SavedModel directory unpacked from ``archive``, verified against its pinned tree digest."""
+    model_dir = assets_dir() / entry["unpacked"] if "unpacked" in entry else None
+    if model_dir is None or not model_dir.exists():
+        model_dir = unpack_saved_model(archive)
+        entry["unpacked"] = model_dir.relative_to(assets_dir()).as_posix()
+        entry["unpacked_tree_sha256"] = tree_sha256(model_dir)
+        return model_dir, entry
+    tree = tree_sha256(model_dir)
+    if tree != entry["unpacked_tree_sha256"]:
+        if not repin:
+            raise changed_file_error(name, model_dir, tree, entry["unpacked_tree_sha256"])
+        entry["unpacked_tree_sha256"] = tree
+    return model_dir, entry
+
+
+def fetch_assets(names=ASSET_NAMES, *, urls: dict[str, str] | None = None, repin: bool = False) -> dict[str, dict]:
+    """Fetch (or verify) each named asset from its seed URL or ``urls[name]``; stops at the first failure."""
+    urls = urls or {}
+    hint = hand_placement_hint(names)
+    return {name: fetch_asset(name, urls.get(name, SEED_ASSETS[name].url), repin=repin, offline_hint=hint)
+            for name in names}
