@@ -1,0 +1,76 @@
+"""Conversions built once and reused, by the CLI, the tests and every pytest-xdist worker.
+
+Entry: ``cache_root()/onnx/<key>/`` (the directory ``convert`` writes), where the key hashes the
+SavedModel's content (``tree_sha256``), the options, the parity rows, ``CONVERSION_VERSION``, the
+source of the conversion code itself (so an edited stage never reuses a stale entry) and the
+versions of the converting packages. Built under ``lock_for(entry)`` into a temporary directory, so
+racing processes convert once and a killed conversion leaves no entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import metadata
+from pathlib import Path
+
+from widedeep_bench.cache import cache_root, file_sha256, lock_for, tree_sha256
+from widedeep_bench.conversion.pipeline import (CONVERSION_VERSION, DEFAULT_PARITY_ROWS, DEFAULT_PARITY_SEED,
+                                                SUMMARY_NAME, ConversionResult, convert)
+from widedeep_bench.errors import WidedeepError
+
+_CONVERTING_PACKAGES = ("tensorflow-cpu", "tf2onnx", "onnx", "onnxsim", "onnxruntime")
+
+
+def _rows_digest(parity_rows) -> str:
+    if parity_rows is None:
+        return f"sample_eval_tensors({DEFAULT_PARITY_ROWS}, {DEFAULT_PARITY_SEED})"
+    digest = hashlib.sha256()
+    for array in (parity_rows.categorical, parity_rows.numeric):
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(memoryview(array.copy(order="C")).cast("B"))
+    return digest.hexdigest()
+
+
+def _code_digest() -> str:
+    """SHA-256 of this package's modules and of ``onnx_roles.py``, which decide what a conversion makes."""
+    import widedeep_bench.onnx_roles as onnx_roles
+
+    digest = hashlib.sha256()
+    for path in [*sorted(Path(__file__).parent.glob("*.py")), Path(onnx_roles.__file__)]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def conversion_key(saved_model: Path, *, opset: int | None, ixrt: bool, parity_rows=None) -> str:
+    """Hex key of a conversion: same key, same stage files and records."""
+    parts = {"saved_model": tree_sha256(Path(saved_model)), "opset": opset, "ixrt": ixrt,
+             "parity_rows": _rows_digest(parity_rows), "conversion_version": CONVERSION_VERSION,
+             "code": _code_digest(), "packages": {name: _package_version(name) for name in _CONVERTING_PACKAGES}}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:40]
+
+
+def cached_conversion(saved_model: Path, *, opset: int | None = None, ixrt: bool = False,
+                      parity_rows=None) -> ConversionResult:
+    """``convert`` (with ``--ixrt`` = cut zeros_like + IxRT names when ``ixrt``), or its cached result."""
+    saved_model = Path(saved_model)
+    if not saved_model.is_dir():
+        raise WidedeepError(f"{saved_model}: not a directory (expected a SavedModel directory)")
+    entry = cache_root() / "onnx" / conversion_key(saved_model, opset=opset, ixrt=ixrt, parity_rows=parity_rows)
+    with lock_for(entry):
+        if (entry / SUMMARY_NAME).is_file():
+            result = ConversionResult.load(entry)
+            recorded, actual = result.stages[-1].sha256, file_sha256(result.final)
+            if recorded != actual:
+                raise WidedeepError(f"{result.final}: cached model changed since it was converted (SHA-256 "
+                                    f"{actual}, recorded {recorded}); delete {entry} to convert again")
+            return result
+        return convert(saved_model, entry, opset=opset, cut_zeros_like=ixrt, ixrt_names=ixrt,
+                       parity_rows=parity_rows)
