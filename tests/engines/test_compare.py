@@ -1,0 +1,81 @@
+"""``compare``: one rule, |a - b| <= atol + rtol * |b|, and a result that says by how much."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from widedeep_bench.compare import TOLERANCES, compare
+from widedeep_bench.errors import WidedeepError
+
+
+def probabilities(p1) -> np.ndarray:
+    p1 = np.asarray(p1, np.float64)
+    return np.stack([1 - p1, p1], axis=1)
+
+
+def test_identical_outputs_pass_with_zero_error():
+    expected = probabilities([0.1, 0.5, 0.9])
+    result = compare(expected.copy(), expected, atol=0.0)
+    assert result and result.max_abs == 0.0 and result.required_atol == 0.0 and result.failing == 0
+
+
+def test_an_error_just_inside_atol_passes_and_just_outside_fails():
+    expected = probabilities([0.2, 0.4])
+    actual = probabilities([0.2, 0.4 + 1e-5])
+    assert compare(actual, expected, atol=1.01e-5)
+    failed = compare(actual, expected, atol=0.99e-5)
+    assert not failed
+    assert failed.failing == 2  # both columns of row 1 moved by 1e-5
+    assert failed.required_atol == pytest.approx(1e-5)
+
+
+def test_rtol_scales_with_the_expected_magnitude():
+    expected = np.array([1.0, 100.0])
+    actual = np.array([1.05, 105.0])
+    result = compare(actual, expected, atol=0.0, rtol=0.05 + 1e-12)
+    assert result
+    assert result.max_rel == pytest.approx(0.05)
+    assert result.required_atol == 0.0  # rtol alone covers both
+    assert not compare(actual, expected, atol=0.0, rtol=0.04)
+
+
+def test_statistics_and_worst_rows_describe_the_error():
+    expected = probabilities(np.linspace(0.1, 0.9, 200))
+    actual = expected.copy()
+    actual[17] += [-0.003, 0.003]
+    actual[150] += [0.001, -0.001]
+    result = compare(actual, expected, atol=1e-2)
+    assert result.max_abs == pytest.approx(0.003)
+    assert result.mean_abs == pytest.approx((2 * 0.003 + 2 * 0.001) / 400)
+    assert result.median_abs == 0.0
+    assert [row.row for row in result.worst_rows[:2]] == [17, 150]
+    assert result.worst_rows[0].abs_error == pytest.approx(0.003)
+    assert result.worst_rows[0].expected == pytest.approx(expected[17].tolist())
+    assert "PASS" in str(result) and "0.003" in str(result)
+
+
+def test_nan_in_the_engine_output_fails():
+    expected = probabilities([0.3, 0.6])
+    actual = expected.copy()
+    actual[1, 1] = np.nan
+    result = compare(actual, expected, atol=1.0)
+    assert not result
+    assert result.max_abs == np.inf and result.failing == 1
+
+
+def test_shapes_must_match():
+    with pytest.raises(WidedeepError, match=r"actual has shape \[3, 2\], expected \[4, 2\]"):
+        compare(np.zeros((3, 2)), np.zeros((4, 2)), atol=1.0)
+
+
+def test_a_reference_with_nan_is_refused():
+    with pytest.raises(WidedeepError, match="reference output holds NaN"):
+        compare(np.zeros(2), np.array([0.0, np.nan]), atol=1.0)
+
+
+def test_every_precision_has_a_documented_absolute_tolerance():
+    assert set(TOLERANCES) == {"fp32", "fp16"}
+    assert TOLERANCES["fp32"].atol == 1e-5
+    assert TOLERANCES["fp32"].atol < TOLERANCES["fp16"].atol < 0.01
+    assert all(t.rtol == 0.0 and t.why for t in TOLERANCES.values())

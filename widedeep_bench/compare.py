@@ -1,0 +1,114 @@
+"""Compare an engine's outputs with a reference: a result object, not a bool.
+
+The one rule, elementwise and in float64, as ``numpy.allclose``::
+
+    |actual - expected| <= atol + rtol * |expected|
+
+A NaN or infinity in ``actual`` fails. The tolerance each precision must meet lives in
+``TOLERANCES`` below, and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from widedeep_bench.errors import WidedeepError
+
+WORST_ROWS = 5
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    atol: float
+    rtol: float
+    why: str
+
+
+# Probabilities in [0, 1]; atol bounds the error of p1 directly, so rtol stays 0 (a relative bound
+# would be meaningless for p near 0).
+TOLERANCES = {
+    # FP32 engines reorder the same float32 sums; measured error about 2e-7 (ORT, OpenVINO vs TF).
+    "fp32": Tolerance(atol=1e-5, rtol=0.0, why="float32 summation order only; measured about 2e-7"),
+    # FP16 rounds weights and activations to 11 significant bits (unit roundoff 2^-11 = 4.9e-4), so the
+    # logit (|logit| of a few units) carries a relative error of a few 1e-4, and dp/dlogit = p(1-p)
+    # <= 1/4 shrinks it further: measured max |dp| 2.4e-4 and 3.0e-4 (ORT CPU FP16, two random-weight
+    # models with the real shapes, 1024 synthetic Criteo rows; tests/engines prints it). 5e-3 leaves
+    # about 15x headroom for GPU kernels that also accumulate in FP16, and stays well below what a
+    # broken engine produces (random weights: one wrong bucket in one sample moves its p by up to
+    # 0.06; misordered kernel rows, 0.2; every bucket off by one, 0.9).
+    "fp16": Tolerance(atol=5e-3, rtol=0.0, why="11-bit significand; measured 2.4e-4 to 3.0e-4 on ORT CPU"),
+}
+
+
+@dataclass(frozen=True)
+class WorstRow:
+    row: int
+    actual: list[float]
+    expected: list[float]
+    abs_error: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How far ``actual`` is from ``expected``; truthy when every element meets the rule."""
+
+    passed: bool
+    atol: float
+    rtol: float
+    elements: int
+    max_abs: float
+    mean_abs: float
+    median_abs: float
+    p99_abs: float
+    max_rel: float
+    mean_rel: float
+    median_rel: float
+    p99_rel: float
+    required_atol: float  # the smallest atol that would pass at this rtol
+    failing: int  # elements that break the rule
+    worst_rows: tuple[WorstRow, ...]
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        verdict = "PASS" if self.passed else f"FAIL ({self.failing} of {self.elements} elements)"
+        return (f"{verdict}: max |a-b| {self.max_abs:.3g} (mean {self.mean_abs:.3g}, median "
+                f"{self.median_abs:.3g}, p99 {self.p99_abs:.3g}); max rel {self.max_rel:.3g}; "
+                f"needs atol >= {self.required_atol:.3g} at rtol {self.rtol:g}; "
+                f"allowed atol {self.atol:g}")
+
+
+def compare(actual: np.ndarray, expected: np.ndarray, *, atol: float, rtol: float = 0.0) -> Comparison:
+    """Compare ``actual`` with ``expected`` (same shape, e.g. probabilities ``[N, 2]``) by the rule above."""
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    if actual.shape != expected.shape:
+        raise WidedeepError(f"cannot compare outputs: actual has shape {list(actual.shape)}, "
+                            f"expected {list(expected.shape)}")
+    if actual.size == 0:
+        raise WidedeepError("cannot compare outputs: they are empty")
+    if not np.all(np.isfinite(expected)):
+        raise WidedeepError("the reference output holds NaN or infinity; it cannot be a reference")
+    abs_error = np.abs(actual - expected)
+    abs_error[~np.isfinite(abs_error)] = np.inf  # NaN in actual counts as an infinite error
+    magnitude = np.abs(expected)
+    rel_error = abs_error / np.maximum(magnitude, np.finfo(np.float64).tiny)
+    failing = int(np.count_nonzero(~(abs_error <= atol + rtol * magnitude)))
+    rows = abs_error.reshape(abs_error.shape[0], -1).max(axis=1)
+    worst = np.argsort(-rows, kind="stable")[:WORST_ROWS]
+    return Comparison(
+        passed=failing == 0, atol=float(atol), rtol=float(rtol), elements=int(abs_error.size),
+        max_abs=float(abs_error.max()), mean_abs=float(abs_error.mean()),
+        median_abs=float(np.median(abs_error)), p99_abs=float(np.percentile(abs_error, 99, method="higher")),
+        max_rel=float(rel_error.max()), mean_rel=float(rel_error.mean()),
+        median_rel=float(np.median(rel_error)), p99_rel=float(np.percentile(rel_error, 99, method="higher")),
+        required_atol=float(max((abs_error - rtol * magnitude).max(), 0.0)), failing=failing,
+        worst_rows=tuple(WorstRow(row=int(r), actual=np.atleast_1d(actual[r]).tolist(),
+                                  expected=np.atleast_1d(expected[r]).tolist(),
+                                  abs_error=float(rows[r])) for r in worst))
