@@ -11,7 +11,7 @@ from widedeep_bench.errors import WidedeepError
 
 
 def test_every_runner_the_issue_names_is_registered():
-    assert set(RUNNERS) == {"tensorflow", "onnxruntime", "openvino", "tensorrt", "ixrt", "null"}
+    assert set(RUNNERS) == {"tensorflow", "onnxruntime", "openvino", "tensorrt", "ixrt", "torch", "null"}
 
 
 def test_the_core_runners_are_available_on_every_machine():

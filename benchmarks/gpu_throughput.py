@@ -1,0 +1,364 @@
+"""GPU throughput of the torch runner: batch 1024 / 4096 / 16384 x FP16 / FP32, compute only and end to end.
+
+    python benchmarks/gpu_throughput.py [--onnx FILE] [--eval-csv FILE] [--batches 1024 4096 16384]
+                                        [--precisions fp16 fp32] [--rounds N] [--warmup N] [--profile]
+                                        [--peak-fp16-tflops 989.4] [--peak-fp32-tflops 66.9]
+                                        [--hbm-gbps 3350] [--link-gbps 64] [--json out/gpu_throughput.json]
+                                        [--cpu]
+
+Two figures per case, each the median (and p99) over ``--rounds`` timed rounds after ``--warmup``
+untimed ones, batches rotated over distinct real rows (never all-zero indices), samples counted as
+samples (not the 26 categorical rows each):
+
+- compute only: CUDA events recorded on the runner's stream just before and after ``graph.replay()``,
+  the inputs already on the device (each round first copies its batch into the graph's static inputs,
+  device to device, outside the events);
+- end to end: ``time.perf_counter`` around ``runner.infer(categorical, numeric)``: host NumPy arrays in,
+  probabilities out: feed validation, staging into pinned memory, host-to-device copies, replay,
+  device-to-host copy and the synchronize included.
+
+Before timing, each case's output on its first batch is compared with ONNX Runtime (CPU, FP32) on the
+same ONNX, against the precision's tolerance (``widedeep_bench.compare.TOLERANCES``). Beside each case:
+the ratio to the seed's 77,073.93 samples/s (Iluvatar MR-V100, FP16, batch 1024), and two floors:
+the FLOP floor ``3.04 MFLOP x batch / peak FLOP/s``, and the bytes floor: the bytes the device must at
+least read and write (inputs as fed, gathered table rows, tower weights once per batch, output) over
+HBM bandwidth, plus for end to end the inputs and output over the host link. Peaks default to the
+H100 SXM5 datasheet (dense FP16 tensor 989.4 TFLOP/s; FP32 without TF32 66.9 TFLOP/s; HBM3 3.35 TB/s;
+PCIe Gen5 x16 64 GB/s per direction); give the figures of another device with the options.
+
+``--profile`` adds where the time goes: ``torch.profiler`` over end-to-end calls, kernel time split
+into gathers, GEMMs, other kernels and copies, plus the gaps inside the graph (compute-only time minus
+kernel time: launch latency) and the host's share (end to end minus compute minus copies).
+
+Targets (issue 6; H100, FP16): batch 1024 compute only >= 10,000,000 samples/s and end to end
+>= 3,000,000; batch 16384 compute only >= 50,000,000. Exit status: 0 when every case agrees with the
+reference and every target is met, 1 otherwise, 2 when no CUDA device is present. ``--cpu`` runs the same
+code path on the CPU in FP32 as a smoke check; its figures are not GPU figures and no target applies.
+Without ``--onnx`` the model is the suite's default conversion of a random-weights SavedModel with the
+real shapes (same FLOP and kernels as the real model); without ``--eval-csv`` the rows are synthetic
+Criteo-format rows read by the real preprocessing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from engine_throughput import default_models, machine  # noqa: E402
+from widedeep_bench import layout  # noqa: E402
+from widedeep_bench.cache import atomic_file, cache_root, lock_for, write_json  # noqa: E402
+from widedeep_bench.compare import TOLERANCES, compare  # noqa: E402
+from widedeep_bench.engines.feed import check_feed  # noqa: E402
+from widedeep_bench.errors import WidedeepError  # noqa: E402
+from widedeep_bench.model.weights import LAYER_DIMS  # noqa: E402
+from widedeep_bench.progress import say  # noqa: E402
+
+SEED_SAMPLES_PER_S = 77_073.93  # DeepSparkInference README: Iluvatar MR-V100, FP16, batch 1024
+TARGETS = (  # (precision, batch, figure, minimum samples/s), issue 6, on an H100
+    ("fp16", 1024, "compute", 10_000_000), ("fp16", 1024, "end_to_end", 3_000_000),
+    ("fp16", 16384, "compute", 50_000_000))
+PEAKS = {  # H100 SXM5 datasheet figures, the defaults of the options
+    "fp16_tflops": 989.4,  # dense FP16 tensor core (1979 is with 2:4 sparsity, which this model has not)
+    "fp32_tflops": 66.9,  # FP32 on CUDA cores: torch runs FP32 matmuls without TF32 by default
+    "hbm_gbps": 3350.0,  # HBM3
+    "link_gbps": 64.0,  # PCIe Gen5 x16, per direction
+}
+GPU_ROUNDS, GPU_WARMUP = 1000, 100
+CPU_ROUNDS, CPU_WARMUP = 10, 2
+ROTATION = 16  # distinct batches cycled through the rounds, at most
+SYNTHETIC_BATCHES = 4  # synthetic rows: this many batches of the largest size
+PROFILED_CALLS = 50
+TOWER_PARAMETERS = sum(fan_in * fan_out + fan_out for fan_in, fan_out in zip(LAYER_DIMS[:-1], LAYER_DIMS[1:]))
+INPUT_BYTES_PER_SAMPLE = layout.NUM_FIELDS * 2 * 8 + layout.NUM_NUMERIC * 4  # int64 [26, 2] + float32 [13]
+OUTPUT_BYTES_PER_SAMPLE = 2 * 4  # float32 [2]
+
+
+def floors(batch: int, precision: str, peaks: dict) -> dict:
+    """Lower bounds on one batch's time, seconds: FLOP at peak, device bytes at HBM speed, host link bytes."""
+    element = 2 if precision == "fp16" else 4
+    device_bytes = (batch * (INPUT_BYTES_PER_SAMPLE + OUTPUT_BYTES_PER_SAMPLE
+                             + layout.NUM_FIELDS * (layout.EMBEDDING_DIM + 1) * element)
+                    + TOWER_PARAMETERS * element)
+    link_bytes = batch * (INPUT_BYTES_PER_SAMPLE + OUTPUT_BYTES_PER_SAMPLE)
+    flop_s = layout.FLOP_PER_SAMPLE * batch / (peaks[f"{precision}_tflops"] * 1e12)
+    hbm_s = device_bytes / (peaks["hbm_gbps"] * 1e9)
+    link_s = link_bytes / (peaks["link_gbps"] * 1e9)
+    return {"flop_s": flop_s, "hbm_s": hbm_s, "link_s": link_s, "device_bytes": device_bytes,
+            "link_bytes": link_bytes, "compute_floor_s": max(flop_s, hbm_s),
+            "end_to_end_floor_s": max(flop_s, hbm_s) + link_s}
+
+
+def kernel_kind(name: str) -> str:
+    """``gathers``, ``gemms``, ``copies`` or ``other`` for a CUDA kernel / memcpy name or a CPU ``aten::`` op."""
+    lowered = name.lower()
+    if lowered.startswith("memcpy") or lowered in ("aten::copy_", "aten::_to_copy"):
+        return "copies"
+    if any(word in lowered for word in ("index_select", "indexselect", "gather", "embedding")):
+        return "gathers"
+    if any(word in lowered for word in ("gemm", "addmm", "aten::mm", "cutlass", "nvjet", "xmma", "cublas")):
+        return "gemms"
+    return "other"
+
+
+def summary(seconds: np.ndarray, batch: int) -> dict:
+    median = float(np.median(seconds))
+    return {"median_ms": median * 1e3, "p99_ms": float(np.percentile(seconds, 99)) * 1e3,
+            "samples_per_s": batch / median, "rounds": int(seconds.size)}
+
+
+def end_to_end_seconds(runner, host_batches: list, warmup: int, rounds: int) -> np.ndarray:
+    """Seconds per ``runner.infer`` call on host arrays, batches rotated; ``warmup`` calls untimed."""
+    seconds = []
+    for i in range(warmup + rounds):
+        categorical, numeric = host_batches[i % len(host_batches)]
+        started = time.perf_counter()
+        runner.infer(categorical, numeric)
+        seconds.append(time.perf_counter() - started)
+    return np.asarray(seconds[warmup:])
+
+
+def time_split(runner, host_batches: list, calls: int) -> dict:
+    """Microseconds per batch by kind (``kernel_kind``) from ``torch.profiler`` over ``calls`` infer calls."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if runner.uses_cuda else [])
+    with profile(activities=activities) as profiled:
+        for i in range(calls):
+            runner.infer(*host_batches[i % len(host_batches)])
+    split = {"gathers": 0.0, "gemms": 0.0, "other": 0.0, "copies": 0.0}
+    seen = 0
+    for event in profiled.key_averages():
+        if runner.uses_cuda and event.device_type == DeviceType.CUDA:
+            split[kernel_kind(event.key)] += event.self_device_time_total
+        elif not runner.uses_cuda and event.key.startswith("aten::"):
+            split[kernel_kind(event.key)] += event.self_cpu_time_total
+        else:
+            continue
+        seen += event.count
+    return {**{f"{kind}_us": total / calls for kind, total in split.items()}, "events_per_batch": seen / calls,
+            "source": "CUDA kernels and memcpys (self device time)" if runner.uses_cuda
+            else "CPU aten ops (self CPU time)"}
+
+
+def validation_seconds(host_batches: list, rounds: int) -> np.ndarray:
+    """Seconds per ``check_feed`` call: the feed validation inside every end-to-end figure."""
+    seconds = []
+    for i in range(rounds):
+        started = time.perf_counter()
+        check_feed(*host_batches[i % len(host_batches)])
+        seconds.append(time.perf_counter() - started)
+    return np.asarray(seconds)
+
+
+def eval_rows(eval_csv: Path | None, largest_batch: int):
+    """The rows to feed and how they were made: the user's CSV, or synthetic rows for a few largest batches."""
+    from widedeep_bench.data.criteo_csv import load_eval_tensors
+
+    if eval_csv is not None:
+        return load_eval_tensors(eval_csv), f"{eval_csv} (user-supplied Criteo CSV)"
+    from widedeep_bench.synthetic.criteo_rows import write_criteo_csv
+
+    rows = SYNTHETIC_BATCHES * largest_batch
+    path = cache_root() / "benchmarks" / f"criteo-{rows}rows-w0-r1.csv"
+    with lock_for(path):
+        if not path.is_file():
+            write_criteo_csv(path, rows)
+    return load_eval_tensors(path), f"{rows} synthetic Criteo-format rows ({path.name}), real preprocessing"
+
+
+def host_batches_of(rows, batch: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    batches = [(np.ascontiguousarray(b.categorical), np.ascontiguousarray(b.numeric))
+               for b in rows.batches(batch)][:ROTATION]
+    if not batches:
+        raise WidedeepError(f"{rows.source}: {rows.rows} rows, fewer than one batch of {batch}")
+    return batches
+
+
+def reference_probabilities(onnx_path: Path, categorical: np.ndarray, numeric: np.ndarray) -> np.ndarray:
+    """ONNX Runtime CPU FP32 on the same ONNX: it runs the graph itself, not the weights torch read from it."""
+    from widedeep_bench.engines import make_runner
+
+    with make_runner("onnxruntime", onnx_path) as reference:
+        return reference.infer(categorical, numeric)
+
+
+def measure_case(runner, batch: int, host_batches: list, reference: np.ndarray, args) -> dict:
+    precision = runner.options.precision
+    tolerance = TOLERANCES[precision]
+    agreement = compare(runner.infer(*host_batches[0]), reference, atol=tolerance.atol, rtol=tolerance.rtol)
+    device_batches = [runner.device_batch(categorical, numeric) for categorical, numeric in host_batches]
+    say(f"{precision} batch {batch}: {args.warmup} + {args.rounds} rounds compute only, then end to end")
+    compute = summary(runner.compute_seconds(device_batches, args.warmup, args.rounds), batch)
+    end_to_end = summary(end_to_end_seconds(runner, host_batches, args.warmup, args.rounds), batch)
+    case = {"precision": precision, "batch": batch, "distinct_batches": len(host_batches), "compute": compute,
+            "end_to_end": end_to_end, "floors": floors(batch, precision, args.peaks),
+            "ratio_to_seed": {"compute": compute["samples_per_s"] / SEED_SAMPLES_PER_S,
+                              "end_to_end": end_to_end["samples_per_s"] / SEED_SAMPLES_PER_S},
+            "agreement_with_onnxruntime_fp32": {"max_abs": agreement.max_abs, "atol": tolerance.atol,
+                                                "passed": agreement.passed}}
+    if args.profile:
+        split = time_split(runner, host_batches, PROFILED_CALLS)
+        kernels_us = split["gathers_us"] + split["gemms_us"] + split["other_us"]
+        # On CUDA the copies sit outside the graph (compute only excludes them); on the CPU there are none
+        # outside the forward pass, so whatever "copies" the CPU profile shows is already in compute.
+        outside_compute_us = split["copies_us"] if runner.uses_cuda else 0.0
+        split["graph_gaps_us"] = compute["median_ms"] * 1e3 - kernels_us if runner.uses_cuda else None
+        split["host_us"] = (end_to_end["median_ms"] - compute["median_ms"]) * 1e3 - outside_compute_us
+        split["validation_us"] = float(np.median(validation_seconds(host_batches, args.rounds))) * 1e6
+        case["split"] = split
+    return case
+
+
+def targets_of(cases: list[dict], gpu: bool) -> list[dict]:
+    """Each target with the measured figure; ``met`` is None where it does not apply (CPU, case not run)."""
+    results = []
+    for precision, batch, figure, minimum in TARGETS:
+        case = next((c for c in cases if (c["precision"], c["batch"]) == (precision, batch)), None)
+        measured = None if case is None else case[figure]["samples_per_s"]
+        results.append({"target": f"{precision} batch {batch} {figure.replace('_', ' ')} >= {minimum:,} samples/s",
+                        "measured": measured, "met": None if measured is None or not gpu else measured >= minimum})
+    return results
+
+
+def table(report: dict) -> str:
+    """The short text table: one line per case, then floors, the targets and the split where profiled."""
+    lines = [f"torch {report['torch']} on {report['device']}, {report['date']}"]
+    if not report["gpu_figure"]:
+        lines.append("NOT A GPU FIGURE: --cpu smoke check of the code path on the CPU (FP32); no target applies")
+    lines += [f"{'case':<12} {'compute samples/s':>18} {'p50/p99 ms':>15} {'e2e samples/s':>14} {'p50/p99 ms':>15} "
+             f"{'x seed (e2e)':>12} {'max|p-ref|':>10}"]
+    for c in report["cases"]:
+        compute, e2e = c["compute"], c["end_to_end"]
+        lines.append(f"{c['precision']} b{c['batch']:<7} {compute['samples_per_s']:>18,.0f} "
+                     f"{compute['median_ms']:>7.3f}/{compute['p99_ms']:<7.3f} {e2e['samples_per_s']:>14,.0f} "
+                     f"{e2e['median_ms']:>7.3f}/{e2e['p99_ms']:<7.3f} {c['ratio_to_seed']['end_to_end']:>12,.1f} "
+                     f"{c['agreement_with_onnxruntime_fp32']['max_abs']:>10.1e}")
+    lines.append(f"\nfloors per batch, us (peaks: {report['peaks']})")
+    for c in report["cases"]:
+        f = c["floors"]
+        lines.append(f"{c['precision']} b{c['batch']:<7} FLOP {f['flop_s'] * 1e6:9.2f}  HBM {f['hbm_s'] * 1e6:8.2f} "
+                     f"({f['device_bytes'] / 1e6:.2f} MB)  link {f['link_s'] * 1e6:8.2f} "
+                     f"({f['link_bytes'] / 1e6:.2f} MB)"
+                     f"  -> compute {f['compute_floor_s'] * 1e6:8.2f}, end to end {f['end_to_end_floor_s'] * 1e6:8.2f}")
+    splits = [c for c in report["cases"] if "split" in c]
+    if splits:
+        lines.append(f"\nwhere the time goes, us per batch ({splits[0]['split']['source']})")
+        for c in splits:
+            s = c["split"]
+            gaps = "-" if s["graph_gaps_us"] is None else f"{s['graph_gaps_us']:.1f}"
+            lines.append(f"{c['precision']} b{c['batch']:<7} gathers {s['gathers_us']:.1f}  GEMMs {s['gemms_us']:.1f}  "
+                         f"other {s['other_us']:.1f}  copies {s['copies_us']:.1f}  graph gaps {gaps}  "
+                         f"host {s['host_us']:.1f} (validation {s['validation_us']:.1f})")
+    lines.append("")
+    for t in report["targets"]:
+        verdict = {True: "PASS", False: "MISS", None: "n/a "}[t["met"]]
+        measured = "not run" if t["measured"] is None else f"{t['measured']:,.0f}"
+        lines.append(f"{verdict}  {t['target']}: {measured}")
+    failed = [f"{c['precision']} b{c['batch']}" for c in report["cases"]
+              if not c["agreement_with_onnxruntime_fp32"]["passed"]]
+    lines.append(f"agreement with ONNX Runtime FP32: {'FAILED for ' + ', '.join(failed) if failed else 'every case'}")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--onnx", type=Path, help="the converted ONNX (default: random weights, real shapes)")
+    parser.add_argument("--eval-csv", type=Path, help="Criteo CSV to take rows from (default: synthetic rows)")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1024, 4096, 16384], help="samples per batch")
+    parser.add_argument("--precisions", nargs="+", choices=["fp16", "fp32"], default=["fp16", "fp32"])
+    parser.add_argument("--rounds", type=int,
+                        help=f"timed rounds per figure (default {GPU_ROUNDS}; --cpu {CPU_ROUNDS})")
+    parser.add_argument("--warmup", type=int, help=f"untimed rounds first (default {GPU_WARMUP}; --cpu {CPU_WARMUP})")
+    parser.add_argument("--profile", action="store_true", help="split the time with torch.profiler")
+    parser.add_argument("--cpu", action="store_true", help="smoke check on the CPU in FP32: not a GPU figure")
+    parser.add_argument("--peak-fp16-tflops", type=float, default=PEAKS["fp16_tflops"], dest="fp16_tflops",
+                        help="dense FP16 tensor-core peak, TFLOP/s (default %(default)s: H100 SXM5)")
+    parser.add_argument("--peak-fp32-tflops", type=float, default=PEAKS["fp32_tflops"], dest="fp32_tflops",
+                        help="FP32 peak without TF32, TFLOP/s (default %(default)s: H100 SXM5)")
+    parser.add_argument("--hbm-gbps", type=float, default=PEAKS["hbm_gbps"], dest="hbm_gbps",
+                        help="device memory bandwidth, GB/s (default %(default)s: H100 SXM5 HBM3)")
+    parser.add_argument("--link-gbps", type=float, default=PEAKS["link_gbps"], dest="link_gbps",
+                        help="host link bandwidth per direction, GB/s (default %(default)s: PCIe Gen5 x16)")
+    parser.add_argument("--json", type=Path, default=Path("out/gpu_throughput.json"),
+                        help="result file; the table goes beside it as .txt (default %(default)s)")
+    args = parser.parse_args(argv)
+    args.rounds = args.rounds if args.rounds is not None else (CPU_ROUNDS if args.cpu else GPU_ROUNDS)
+    args.warmup = args.warmup if args.warmup is not None else (CPU_WARMUP if args.cpu else GPU_WARMUP)
+    if min(args.batches) < 1 or args.rounds < 1 or args.warmup < 0:
+        parser.error("--batches and --rounds must be at least 1, --warmup at least 0")
+    if min(getattr(args, name) for name in PEAKS) <= 0:
+        parser.error("peaks and bandwidths must be positive")
+    if args.cpu and "fp16" in args.precisions:
+        say("--cpu: FP32 only (torch on CPU runs fp32 only); skipping fp16")
+        args.precisions = [p for p in args.precisions if p != "fp16"]
+        if not args.precisions:
+            parser.error("--cpu runs fp32 only: give --precisions fp32")
+    args.peaks = {name: getattr(args, name) for name in PEAKS}
+    return args
+
+
+def torch_device_or_refusal(cpu: bool) -> str | None:
+    """None when the run can go ahead, else why not (no torch; no CUDA device without --cpu)."""
+    try:
+        import torch
+    except ImportError as exc:
+        return f"torch is not importable ({exc}); pip install -r requirements-torch.txt"
+    if not cpu and not torch.cuda.is_available():
+        return ("no CUDA device: torch.cuda.is_available() is False (torch " + torch.__version__ + "). "
+                "This benchmark measures a GPU; run it on one, or pass --cpu for a smoke check of the code path")
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    refusal = torch_device_or_refusal(args.cpu)
+    if refusal is not None:
+        print(f"gpu_throughput: {refusal}", file=sys.stderr)
+        return 2
+    import torch
+
+    from widedeep_bench.engines import EngineOptions, make_runner
+
+    onnx_path = args.onnx if args.onnx is not None else default_models()[1]
+    rows, rows_source = eval_rows(args.eval_csv, max(args.batches))
+    batches = {batch: host_batches_of(rows, batch) for batch in args.batches}
+    references = {batch: reference_probabilities(onnx_path, *host[0]) for batch, host in batches.items()}
+    cases, device = [], None
+    for precision in args.precisions:
+        with make_runner("torch", onnx_path, EngineOptions(precision=precision)) as runner:
+            device = runner.device_name()
+            gpu = runner.uses_cuda
+            for batch, host in batches.items():
+                cases.append(measure_case(runner, batch, host, references[batch], args))
+    report = {"benchmark": "gpu_throughput", "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                  timespec="seconds"), "device": device, "gpu_figure": gpu, "torch": torch.__version__,
+              "cuda": torch.version.cuda, "fp32_matmul_precision": torch.get_float32_matmul_precision(),
+              "command": sys.argv, "machine": machine(), "onnx": str(onnx_path), "rows": rows_source,
+              "peaks": args.peaks, "seed_samples_per_s": SEED_SAMPLES_PER_S,
+              "method": {"compute": "CUDA events around graph.replay(), inputs already on the device" if gpu
+                         else "time.perf_counter around the CPU forward pass, inputs already tensors",
+                         "end_to_end": "time.perf_counter around runner.infer(host arrays) incl. validation, "
+                                       "staging, copies and synchronize",
+                         "rounds": args.rounds, "warmup": args.warmup, "statistic": "median and p99 per round"},
+              "cases": cases, "targets": targets_of(cases, gpu)}
+    write_json(args.json, report)
+    text = table(report)
+    with atomic_file(args.json.with_suffix(".txt")) as temporary:
+        temporary.write_text(text + "\n")
+    print(text)
+    print(f"\nwrote {args.json} and {args.json.with_suffix('.txt')}")
+    agreed = all(c["agreement_with_onnxruntime_fp32"]["passed"] for c in cases)
+    return 0 if agreed and all(t["met"] is not False for t in report["targets"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""benchmarks/gpu_throughput.py without a GPU: its floors, its time split, its refusal, and the --cpu smoke run.
+
+The GPU figures themselves can only be taken on a GPU (docs/gpu.md); here the same code path runs on
+the CPU in FP32, which proves the script end to end except for the CUDA-only lines.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from widedeep_bench import layout
+from widedeep_bench.errors import WidedeepError
+
+torch = pytest.importorskip("torch")
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_throughput.py"
+SMOKE_ROWS = 512
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("gpu_throughput", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def smoke_csv(tmp_path_factory) -> Path:
+    from widedeep_bench.synthetic.criteo_rows import write_criteo_csv
+
+    return write_criteo_csv(tmp_path_factory.mktemp("gpu-bench") / "eval.csv", SMOKE_ROWS)
+
+
+def test_the_flop_floor_is_3_04_mflop_per_sample_over_the_peak(bench):
+    fp16, fp32 = bench.floors(1024, "fp16", bench.PEAKS), bench.floors(1024, "fp32", bench.PEAKS)
+    assert fp16["flop_s"] == pytest.approx(1024 * 3.04e6 / 989.4e12, rel=1e-3)
+    assert fp32["flop_s"] == pytest.approx(1024 * 3.04e6 / 66.9e12, rel=1e-3)
+    assert fp16["link_bytes"] == fp32["link_bytes"] == 1024 * (26 * 2 * 8 + 13 * 4 + 2 * 4)
+    tables_and_weights_fp32 = fp32["device_bytes"] - fp32["link_bytes"]
+    assert fp16["device_bytes"] - fp16["link_bytes"] == tables_and_weights_fp32 // 2  # FP16 halves table reads
+    assert fp16["end_to_end_floor_s"] == pytest.approx(max(fp16["flop_s"], fp16["hbm_s"]) + fp16["link_s"])
+
+
+@pytest.mark.parametrize("name, kind", [
+    ("void at::native::(anonymous namespace)::indexSelectLargeIndex<c10::Half, long, unsigned int, 2, 2, -2, "
+     "true>(at::cuda::detail::TensorInfo<c10::Half, unsigned int>)", "gathers"),
+    ("sm90_xmma_gemm_f16f16_f16f32_f32_tn_n_tilesize128x128x64_warpgroupsize1x1x1_execute_segment_k_off", "gemms"),
+    ("nvjet_hsh_128x256_64x4_1x2_h_bz_coopA_NTN", "gemms"),
+    ("void cutlass::Kernel2<cutlass_80_tensorop_s1688gemm_64x64_16x6_tn_align4>(Params)", "gemms"),
+    ("Memcpy HtoD (Pinned -> Device)", "copies"),
+    ("Memcpy DtoH (Device -> Pinned)", "copies"),
+    ("void at::native::vectorized_elementwise_kernel<4, at::native::sigmoid_kernel_cuda(at::TensorIteratorBase&)"
+     "::{lambda()#2}, at::detail::Array<char*, 2> >(int, T2, T3)", "other"),
+    ("aten::addmm", "gemms"), ("aten::index_select", "gathers"), ("aten::cat", "other"), ("aten::copy_", "copies"),
+])
+def test_kernel_and_op_names_are_split_into_gathers_gemms_copies_and_other(bench, name, kind):
+    assert bench.kernel_kind(name) == kind
+
+
+def test_targets_are_judged_only_on_a_gpu_and_only_where_the_case_ran(bench):
+    cases = [{"precision": "fp16", "batch": 1024, "compute": {"samples_per_s": 12e6},
+              "end_to_end": {"samples_per_s": 2.9e6}}]
+    on_gpu = {t["target"]: t["met"] for t in bench.targets_of(cases, gpu=True)}
+    assert on_gpu == {"fp16 batch 1024 compute >= 10,000,000 samples/s": True,
+                      "fp16 batch 1024 end to end >= 3,000,000 samples/s": False,
+                      "fp16 batch 16384 compute >= 50,000,000 samples/s": None}
+    assert {t["met"] for t in bench.targets_of(cases, gpu=False)} == {None}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
+def test_without_cuda_the_benchmark_refuses_with_exit_2_and_says_why(bench, capsys, tmp_path):
+    assert bench.main(["--json", str(tmp_path / "out.json")]) == 2
+    message = capsys.readouterr().err
+    assert "no CUDA device" in message and "--cpu" in message
+    assert not (tmp_path / "out.json").exists()
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--cpu", "--precisions", "fp16"], "--cpu runs fp32 only"),
+    (["--batches", "0"], "--batches and --rounds must be at least 1"),
+    (["--hbm-gbps", "0"], "peaks and bandwidths must be positive"),
+])
+def test_bad_arguments_are_refused(bench, capsys, argv, words):
+    with pytest.raises(SystemExit) as raised:
+        bench.parse_args(argv)
+    assert raised.value.code == 2 and words in capsys.readouterr().err
+
+
+def _smoke_argv(engine_onnx, smoke_csv, json_path, *extra, batches=("64", "128")) -> list[str]:
+    return ["--cpu", "--onnx", str(engine_onnx), "--eval-csv", str(smoke_csv), "--batches", *batches,
+            "--rounds", "3", "--warmup", "1", "--json", str(json_path), *extra]
+
+
+def test_the_cpu_smoke_run_measures_every_case_and_says_it_is_not_a_gpu_figure(bench, monkeypatch, engine_onnx,
+                                                                             smoke_csv, tmp_path, capsys):
+    monkeypatch.setattr(bench, "PROFILED_CALLS", 4)
+    json_path = tmp_path / "out" / "gpu.json"
+    assert bench.main(_smoke_argv(engine_onnx, smoke_csv, json_path, "--profile")) == 0
+    report = json.loads(json_path.read_text())
+    assert report["gpu_figure"] is False and report["device"] == "cpu"
+    assert [(c["precision"], c["batch"]) for c in report["cases"]] == [("fp32", 64), ("fp32", 128)]
+    for case in report["cases"]:
+        assert case["distinct_batches"] == SMOKE_ROWS // case["batch"]
+        assert case["compute"]["rounds"] == case["end_to_end"]["rounds"] == 3
+        assert case["end_to_end"]["samples_per_s"] == pytest.approx(case["batch"] / case["end_to_end"]["median_ms"]
+                                                                    * 1e3)
+        assert case["ratio_to_seed"]["end_to_end"] == pytest.approx(case["end_to_end"]["samples_per_s"] / 77073.93)
+        assert case["agreement_with_onnxruntime_fp32"]["passed"]
+        assert case["split"]["gemms_us"] > 0 and case["split"]["gathers_us"] > 0
+        assert case["split"]["graph_gaps_us"] is None  # no graph on the CPU
+    assert {t["met"] for t in report["targets"]} == {None}
+    table = (tmp_path / "out" / "gpu.txt").read_text()
+    assert "NOT A GPU FIGURE" in table and "fp32 b64" in table and "where the time goes" in table
+    assert table in capsys.readouterr().out
+
+
+def test_a_case_that_disagrees_with_the_reference_fails_the_run(bench, monkeypatch, engine_onnx, smoke_csv, tmp_path):
+    monkeypatch.setattr(bench, "reference_probabilities", lambda onnx_path, categorical, numeric:
+                        np.tile(np.float32([0.5, 0.5]), (numeric.shape[0], 1)))
+    json_path = tmp_path / "gpu.json"
+    assert bench.main(_smoke_argv(engine_onnx, smoke_csv, json_path)) == 1
+    table = json_path.with_suffix(".txt").read_text()
+    assert "agreement with ONNX Runtime FP32: FAILED for fp32 b64, fp32 b128" in table
+
+
+def test_fewer_rows_than_one_batch_is_a_clear_error(bench, engine_onnx, smoke_csv, tmp_path):
+    with pytest.raises(WidedeepError, match=f"{SMOKE_ROWS} rows, fewer than one batch of 1024"):
+        bench.main(_smoke_argv(engine_onnx, smoke_csv, tmp_path / "gpu.json", batches=("1024",)))
+
+
+def test_the_seed_figure_and_the_model_facts_are_the_suite_s(bench):
+    assert bench.SEED_SAMPLES_PER_S == 77073.93
+    assert bench.TOWER_PARAMETERS == 845 * 1024 + 1024 + 1024 * 512 + 512 + 512 * 256 + 256 + 256 + 1
+    assert bench.INPUT_BYTES_PER_SAMPLE == layout.NUM_FIELDS * 16 + layout.NUM_NUMERIC * 4
