@@ -8,3 +8,5 @@ def pytest_configure(config):
     if config.getoption("verbose") < 0:
         os.environ["WIDEDEEP_QUIET"] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+pytest_plugins = ["widedeep_bench.pytest_plugin"]

@@ -10,7 +10,7 @@ import sys
 from widedeep_bench.errors import WidedeepError
 
 # Each module registers its own subcommand; heavy imports stay inside their run() functions.
-COMMAND_MODULES = ()
+COMMAND_MODULES = ("fetch", "prepare", "preprocess", "convert", "build", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:

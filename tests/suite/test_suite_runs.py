@@ -1,0 +1,126 @@
+"""The conformance suite run as a user runs it (pytest in a subprocess) on a model and eval set the
+project has never seen: its Top-1 equals an independent computation, a weak model fails with the gate
+named, perf writes the benchmark JSON, and under xdist every engine is built once."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from widedeep_bench.model.saved_model import write_saved_model
+from widedeep_bench.model.weights import WideDeepWeights
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+UNSEEN_MODEL_SEED = 8675309  # no other test uses it
+UNSEEN_WORLD_SEED = 77  # a synthetic world nobody else draws from
+ROWS = 3 * 1024 + 200  # three accuracy batches and a partial one the run must drop
+PERMISSIVE = """name = "permissive"
+backends = ["onnxruntime"]
+precisions = ["fp32"]
+batch_sizes = [1024]
+[accuracy]
+top1_floor = 0.0
+top1_max_drop = 0.001
+auc_margin = -0.5
+"""
+
+
+@pytest.fixture(scope="module")
+def unseen(tmp_path_factory):
+    """A random-weight SavedModel, the same model made useless (always predicts a click), an eval set."""
+    from widedeep_bench.synthetic.criteo_rows import write_criteo_csv
+
+    root = tmp_path_factory.mktemp("unseen")
+    weights = WideDeepWeights.random(UNSEEN_MODEL_SEED)
+    always_click = WideDeepWeights.random(UNSEEN_MODEL_SEED)
+    always_click.wide_bias[:] = 40.0
+    (root / "permissive.toml").write_text(PERMISSIVE)
+    return {"weights": weights, "model": write_saved_model(weights, root / "model"),
+            "always_click": write_saved_model(always_click, root / "always_click"),
+            "eval_csv": write_criteo_csv(root / "eval.csv", ROWS, world_seed=UNSEEN_WORLD_SEED, row_seed=5),
+            "profile": root / "permissive.toml", "root": root}
+
+
+def run_suite(tmp_path, *args, cache=None):
+    env = {**os.environ, "WIDEDEEP_CACHE": str(cache or tmp_path / "cache"), "WIDEDEEP_QUIET": "1"}
+    for name in ("WIDEDEEP_SAVED_MODEL", "WIDEDEEP_EVAL_CSV", "WIDEDEEP_ONNX", "WIDEDEEP_PROFILE"):
+        env.pop(name, None)
+    return subprocess.run([sys.executable, "-m", "pytest", "tests/conformance", "-p", "no:cacheprovider", *args],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+
+
+def independent_top1(weights, eval_csv):
+    """Top-1 from the NumPy forward pass and plain ``p1 > 0.5``, over whole batches of 1024."""
+    from widedeep_bench.data.criteo_csv import read_eval_csv
+
+    tensors = read_eval_csv(eval_csv)
+    rows = tensors.rows - tensors.rows % 1024
+    p1 = weights.probabilities(tensors.categorical[:26 * rows], tensors.numeric[:rows])[:, 1]
+    return float(np.mean((p1 > 0.5).astype(np.int64) == tensors.labels[:rows])), rows
+
+
+def test_reported_top1_equals_an_independent_computation(unseen, tmp_path):
+    report = tmp_path / "report.json"
+    done = run_suite(tmp_path, "-m", "accuracy", "--wd-saved-model", str(unseen["model"]),
+                     "--wd-eval-csv", str(unseen["eval_csv"]), "--wd-profile", str(unseen["profile"]),
+                     "--wd-report", str(report))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    saved = json.loads(report.read_text())
+    expected, rows = independent_top1(unseen["weights"], unseen["eval_csv"])
+    for case in ("tensorflow-fp32", "onnxruntime-fp32"):
+        assert saved["accuracy"][case]["rows"] == rows
+        assert round(saved["accuracy"][case]["top1"], 5) == round(expected, 5)
+    assert "widedeep_bench gates" in done.stdout and "Top-1 >= profile floor" in done.stdout
+    assert saved["passed"] is True and saved["versions"]["onnxruntime"] and saved["machine"]["cpu"]
+
+
+def test_a_model_below_the_floor_fails_the_run_with_the_gate_named(unseen, tmp_path):
+    report = tmp_path / "report.json"
+    done = run_suite(tmp_path, "-m", "accuracy", "--wd-saved-model", str(unseen["always_click"]),
+                     "--wd-eval-csv", str(unseen["eval_csv"]), "--wd-profile", "cpu-default",
+                     "--wd-backend", "onnxruntime", "--wd-precision", "fp32", "--wd-report", str(report))
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert "FAIL  accuracy onnxruntime-fp32: Top-1 >= profile floor" in done.stdout
+    assert "AUC >= 0.5 + margin" in done.stdout
+    failed = {gate["name"] for gate in json.loads(report.read_text())["gates"] if not gate["passed"]}
+    assert "accuracy tensorflow-fp32: Top-1 >= profile floor" in failed
+    report_cli = subprocess.run([sys.executable, "-m", "widedeep_bench", "report", str(report)], cwd=REPO,
+                                capture_output=True, text=True, timeout=120)
+    assert report_cli.returncode == 2 and "gates failed" in report_cli.stderr
+
+
+def test_perf_writes_samples_per_second_per_backend_and_batch(unseen, tmp_path):
+    bench = tmp_path / "bench.json"
+    done = run_suite(tmp_path, "-m", "perf", "--wd-saved-model", str(unseen["model"]),
+                     "--wd-eval-csv", str(unseen["eval_csv"]), "--wd-profile", str(unseen["profile"]),
+                     "--wd-backend", "onnxruntime", "--wd-batch-sizes", "256,1024", "--wd-perf-rounds", "5",
+                     "--wd-perf-warmup", "1", "--benchmark-json", str(bench))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    measured = {(b["extra_info"]["backend"], b["extra_info"]["precision"], b["extra_info"]["batch_size"]):
+                b["extra_info"] for b in json.loads(bench.read_text())["benchmarks"]}
+    for backend in ("tensorflow", "onnxruntime", "null"):
+        for batch in (256, 1024):
+            info = measured[(backend, "fp32", batch)]
+            assert info["samples_per_s"] > 0 and info["p99_ms"] >= info["p50_ms"] > 0 and info["rounds"] == 5
+            assert "median" in info["method"]
+    # The null runner measures the harness alone: it must be far faster than a real engine.
+    assert measured[("null", "fp32", 1024)]["samples_per_s"] > 5 * measured[("onnxruntime", "fp32", 1024)]["samples_per_s"]
+
+
+def test_xdist_run_passes_and_builds_each_engine_once(unseen, tmp_path):
+    pytest.importorskip("openvino")
+    cache = tmp_path / "cache"
+    done = run_suite(tmp_path, "-n", "2", "-m", "parity or accuracy or perf", "--wd-saved-model", str(unseen["model"]),
+                     "--wd-eval-csv", str(unseen["eval_csv"]), "--wd-profile", str(unseen["profile"]),
+                     "--wd-backend", "onnxruntime,openvino", "--wd-precision", "fp32",
+                     "--wd-batch-sizes", "512,1024", cache=cache)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "perf tests are skipped under pytest-xdist" in done.stdout
+    builds = [json.loads(line) for line in (cache / "builds.log").read_text().splitlines()]
+    assert sorted(b["runner"] for b in builds) == ["onnxruntime", "openvino"]

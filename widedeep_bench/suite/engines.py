@@ -1,0 +1,75 @@
+"""Which engine cases a run tests, and the pool that builds each engine once per session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from widedeep_bench.engines.base import EngineOptions, Runner
+from widedeep_bench.engines.registry import RUNNERS, make_runner, runner_class
+from widedeep_bench.engines.store import EngineStore
+from widedeep_bench.errors import WidedeepError
+
+REFERENCE_RUNNER = "tensorflow"  # the TF original: the reference, not a case under test
+OVERHEAD_RUNNER = "null"  # measures the harness; only meaningful in perf
+
+
+@dataclass(frozen=True)
+class EngineCase:
+    backend: str
+    precision: str
+    unavailable: str | None  # why it cannot run here, in words; None if it can
+
+    @property
+    def id(self) -> str:
+        return f"{self.backend}-{self.precision}"
+
+
+def engine_cases(backends: tuple[str, ...] | None, precisions: tuple[str, ...], *,
+                 include: tuple[str, ...] = ()) -> list[EngineCase]:
+    """Cases under test: each selected backend x precision, with the reason where it cannot run.
+
+    Default backends are every known runner except the reference and the null runner; ``include``
+    adds those where a test needs them (perf measures both).
+    """
+    names = list(backends) if backends else [n for n in RUNNERS if n not in (REFERENCE_RUNNER, OVERHEAD_RUNNER)]
+    unknown = [n for n in names if n not in RUNNERS]
+    if unknown:
+        raise WidedeepError(f"--wd-backend: unknown runner(s) {unknown}; known: {sorted(RUNNERS)}")
+    names = [n for n in include if n not in names] + names
+    cases = []
+    for name in names:
+        for precision in precisions:
+            reason = runner_class(name).unavailable_reason(EngineOptions(precision=precision))
+            cases.append(EngineCase(name, precision, reason))
+    return cases
+
+
+class EnginePool:
+    """Activated runners by (backend, precision), built through the shared engine store once each."""
+
+    def __init__(self, *, onnx: Path | None, saved_model: Path | None, max_batch: int, store: EngineStore):
+        self.onnx, self.saved_model, self.max_batch, self.store = onnx, saved_model, max_batch, store
+        self._runners: dict[tuple[str, str], Runner] = {}
+
+    def get(self, backend: str, precision: str) -> Runner:
+        key = (backend, precision)
+        if key not in self._runners:
+            if backend == REFERENCE_RUNNER and self.saved_model is None:
+                raise WidedeepError("no TF original in this run (an ONNX was given without --wd-saved-model)")
+            model = self.saved_model if backend == REFERENCE_RUNNER else self.onnx
+            options = EngineOptions(precision=precision, max_batch=max(self.max_batch, 16384))
+            runner = make_runner(backend, model, options, self.store)
+            runner.activate()
+            self._runners[key] = runner
+        return self._runners[key]
+
+    def engine_key(self, backend: str, precision: str) -> str | None:
+        runner = self._runners.get((backend, precision))
+        record = getattr(runner, "build_record", None)
+        return None if record is None else str(record.key)
+
+    def close(self) -> None:
+        for runner in self._runners.values():
+            runner.deactivate()
+        self._runners.clear()
