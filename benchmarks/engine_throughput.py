@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -133,20 +132,14 @@ def agreement_with_tf(runners: dict, batch) -> dict[str, float]:
             for label, runner in runners.items() if label != "null-fp32"}
 
 
-def cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    names = [line.split(":", 1)[1].strip() for line in (cpuinfo.read_text().splitlines() if cpuinfo.exists() else [])
-             if line.startswith("model name")]
-    return names[0] if names else platform.processor()
-
-
 def machine() -> dict:
+    """The suite's machine record, plus what matters to a CPU timing: physical cores and the load."""
     import joblib
 
-    return {"cpu": cpu_model(), "logical_cpus": os.cpu_count(),
-            "physical_cores": joblib.cpu_count(only_physical_cores=True), "platform": platform.platform(),
-            "python": platform.python_version(), "numpy": np.__version__,
-            "load_average_1min_at_start": os.getloadavg()[0]}
+    from widedeep_bench.suite.results import machine as machine_record
+
+    return {**machine_record(), "physical_cores": joblib.cpu_count(only_physical_cores=True),
+            "numpy": np.__version__, "load_average_1min_at_start": os.getloadavg()[0]}
 
 
 def activated_runners(saved_model: Path, onnx_path: Path) -> tuple[dict, dict]:

@@ -11,6 +11,20 @@ import numpy as np
 
 from widedeep_bench.errors import WidedeepError
 
+ACCURACY_BATCH = 1024  # SPEC sections 4-5: the accuracy run uses batch 1024 and drops the final partial batch
+
+
+def accuracy_rows(tensors):
+    """The rows an accuracy run scores: every whole batch of ``ACCURACY_BATCH`` of a labelled ``EvalTensors``."""
+    if tensors.labels is None:
+        raise WidedeepError(f"{tensors.source}: no label column (39 fields per line); Top-1 and AUC need a "
+                            "labelled eval CSV (40 fields: label, I1..I13, C1..C26)")
+    scored = tensors.rows - tensors.rows % ACCURACY_BATCH
+    if scored == 0:
+        raise WidedeepError(f"{tensors.source}: {tensors.rows} rows; the accuracy run scores whole batches of "
+                            f"{ACCURACY_BATCH} rows, so it needs at least {ACCURACY_BATCH}")
+    return tensors.head(scored)
+
 
 def top1(probabilities: np.ndarray, labels: np.ndarray) -> float:
     """ByteMLPerf's "ACC": ``argmax(round(p_row)) == label``, i.e. class 1 iff ``p1 > 0.5``.

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from widedeep_bench.errors import WidedeepError
-from widedeep_bench.suite.config import ACCURACY_BATCH, OPTIONS, SuiteConfig
+from widedeep_bench.suite.config import OPTIONS, SuiteConfig
 from widedeep_bench.suite.results import SuiteResults
 
 PERF_UNDER_XDIST = ("perf tests are skipped under pytest-xdist (-n): pytest-benchmark disables itself there, "
@@ -105,13 +105,9 @@ def eval_tensors(wd_assets, wd_results):
 @pytest.fixture(scope="session")
 def accuracy_tensors(eval_tensors):
     """The rows the accuracy run scores: every full batch of 1024, the partial batch dropped."""
-    full = eval_tensors.rows - eval_tensors.rows % ACCURACY_BATCH
-    if full == 0:
-        raise WidedeepError(f"{eval_tensors.source}: {eval_tensors.rows} rows, fewer than one batch of "
-                            f"{ACCURACY_BATCH}; the accuracy run needs at least {ACCURACY_BATCH}")
-    if eval_tensors.labels is None:
-        raise WidedeepError(f"{eval_tensors.source}: unlabelled (39 fields); accuracy needs labels")
-    return eval_tensors.head(full)
+    from widedeep_bench.metrics import accuracy_rows
+
+    return accuracy_rows(eval_tensors)
 
 
 @pytest.fixture(scope="session")

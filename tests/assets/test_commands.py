@@ -24,12 +24,13 @@ from widedeep_bench.model import tf_reference
 ROWS = 2 * 1024 + 100  # two whole accuracy batches and a partial one that must be dropped
 
 
-def labelled_tensors(rows: int = ROWS, labelled: bool = True, sha256: str = "0" * 64) -> EvalTensors:
+def labelled_tensors(rows: int = ROWS, labelled: bool = True, sha256: str = "0" * 64,
+                     source: str = "fake.csv") -> EvalTensors:
     categorical = np.stack([np.tile(np.arange(layout.NUM_FIELDS), rows),
                             np.arange(layout.NUM_FIELDS * rows) % layout.BUCKETS], axis=1).astype(np.int64)
     labels = (np.arange(rows) % 3 == 0).astype(np.int64) if labelled else None
     return EvalTensors(categorical=categorical, numeric=np.zeros((rows, layout.NUM_NUMERIC), np.float32),
-                       labels=labels, source="fake.csv", sha256=sha256)
+                       labels=labels, source=source, sha256=sha256)
 
 
 def fake_probabilities(numeric_rows: int) -> np.ndarray:
@@ -46,8 +47,9 @@ def tf_original(monkeypatch):
     calls = []
     tensors = {"labelled": True}
     reader = types.ModuleType("widedeep_bench.data.criteo_csv")
-    # Like the real reader, the tensors carry the file's digest, which keys the cached probabilities.
-    reader.load_eval_tensors = lambda path: labelled_tensors(labelled=tensors["labelled"], sha256=file_sha256(path))
+    # Like the real reader, the tensors carry their file's path and digest (the digest keys the cache).
+    reader.load_eval_tensors = lambda path: labelled_tensors(labelled=tensors["labelled"], sha256=file_sha256(path),
+                                                             source=str(path))
     monkeypatch.setitem(sys.modules, "widedeep_bench.data.criteo_csv", reader)
 
     def tf_probabilities(saved_model_dir, categorical, numeric):

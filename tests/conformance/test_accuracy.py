@@ -7,8 +7,7 @@ original is known, a maximum drop below its Top-1 on the same rows.
 
 import pytest
 
-from widedeep_bench.metrics import accuracy
-from widedeep_bench.suite.config import ACCURACY_BATCH
+from widedeep_bench.metrics import ACCURACY_BATCH, accuracy
 from widedeep_bench.probabilities import run_batches
 
 pytestmark = pytest.mark.accuracy

@@ -7,10 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from widedeep_bench import layout
-from widedeep_bench.errors import WidedeepError
 from widedeep_bench.progress import progress, say
-
-ACCURACY_BATCH = 1024  # ByteMLPerf scores whole batches of 1024 and drops the final partial one (SPEC 4)
 
 
 def tf_probabilities(saved_model_dir, categorical: np.ndarray, numeric: np.ndarray, *,
@@ -52,19 +49,12 @@ def tf_reference_probabilities(saved_model_dir, tensors) -> np.ndarray:
 def tf_original_metrics(saved_model: Path, eval_csv: Path) -> dict:
     """Top-1 / AUC / log loss / positive rate / rows of the SavedModel on ``eval_csv``.
 
-    Scored as ByteMLPerf does: the rows of whole batches of ``ACCURACY_BATCH`` only; the probabilities
+    Scored as ByteMLPerf does (``metrics.accuracy_rows``: whole batches of 1024 only); the probabilities
     come from ``tf_reference_probabilities`` (cached), so a changed file is evaluated again.
     """
     from widedeep_bench.data.criteo_csv import load_eval_tensors
-    from widedeep_bench.metrics import accuracy
+    from widedeep_bench.metrics import accuracy, accuracy_rows
 
-    tensors = load_eval_tensors(eval_csv)
-    if not tensors.labelled:
-        raise WidedeepError(f"{eval_csv}: no label column (39 fields per line); Top-1 and AUC need a "
-                            "labelled eval CSV (40 fields: label, I1..I13, C1..C26)")
-    scored = tensors.head(tensors.rows - tensors.rows % ACCURACY_BATCH)
-    if scored.rows == 0:
-        raise WidedeepError(f"{eval_csv}: {tensors.rows} rows; the accuracy run scores whole batches of "
-                            f"{ACCURACY_BATCH} rows, so it needs at least {ACCURACY_BATCH}")
+    scored = accuracy_rows(load_eval_tensors(eval_csv))
     say(f"evaluating the TF original {saved_model} on {scored.rows} rows of {eval_csv}")
     return accuracy(tf_reference_probabilities(saved_model, scored), scored.labels).as_dict()

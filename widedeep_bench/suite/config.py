@@ -10,7 +10,6 @@ from widedeep_bench.profiles import PRECISIONS, Profile, load_profile
 
 DEFAULT_PROFILE = "cpu-default"
 DEFAULT_BATCH_SIZES = "1024,4096,16384"
-ACCURACY_BATCH = 1024  # SPEC section 5: the accuracy run uses batch 1024 and drops the partial batch
 
 # option name -> (environment variable, default, help)
 OPTIONS = {
