@@ -62,11 +62,14 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if item.get_closest_marker("perf"):
                 item.add_marker(pytest.mark.skip(reason=PERF_UNDER_XDIST))
-    # The TF original's perf cases run first: relative gates compare with it, measured in the same run.
+    # Among the perf tests (and only there), the TF original's cases run first: relative gates compare
+    # with it, measured in the same run and as close in time as the order allows.
     def tensorflow_first(item):
         case = getattr(item, "callspec", None) and item.callspec.params.get("perf_case")
         return 0 if case is not None and case.backend == "tensorflow" else 1
-    items.sort(key=tensorflow_first)
+    positions = [i for i, item in enumerate(items) if item.get_closest_marker("perf")]
+    for position, item in zip(positions, sorted((items[i] for i in positions), key=tensorflow_first)):
+        items[position] = item
 
 
 # --- session fixtures -------------------------------------------------------------------------
