@@ -63,7 +63,8 @@ class SuiteResults:
                              f"log loss {m['logloss']:.5f}  rows {m['rows']}")
         if self.throughput:
             lines.append("throughput (median of timed rounds after warm-up; samples/s counts samples):")
-            for case, t in sorted(self.throughput.items()):
+            for case, t in sorted(self.throughput.items(), key=lambda item: (item[0].split("/b")[0],
+                                                                             item[1]["batch_size"])):
                 lines.append(f"  {case:<28} {t['samples_per_s']:>14,.0f} samples/s  p50 {t['p50_ms']:.3f} ms  "
                              f"p99 {t['p99_ms']:.3f} ms")
         return lines
