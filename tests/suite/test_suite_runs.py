@@ -124,3 +124,21 @@ def test_xdist_run_passes_and_builds_each_engine_once(unseen, tmp_path):
     assert "perf tests are skipped under pytest-xdist" in done.stdout
     builds = [json.loads(line) for line in (cache / "builds.log").read_text().splitlines()]
     assert sorted(b["runner"] for b in builds) == ["onnxruntime", "openvino"]
+
+
+def test_saved_reference_checks_an_engine_without_the_tf_original(unseen, tmp_path):
+    """Machine A saves the references; machine B has only the converted ONNX and the reference file."""
+    cache, reference = tmp_path / "cache", tmp_path / "reference.npz"
+    common = ["--wd-eval-csv", str(unseen["eval_csv"]), "--wd-profile", str(unseen["profile"]),
+              "--wd-backend", "onnxruntime", "--wd-batch-sizes", "1024"]
+    saved = run_suite(tmp_path, "-m", "parity", "--wd-saved-model", str(unseen["model"]), "--wd-precision", "fp32",
+                      "--wd-save-reference", str(reference), *common, cache=cache)
+    assert saved.returncode == 0, saved.stdout[-3000:] + saved.stderr[-2000:]
+    (converted,) = (cache / "onnx").glob("*/widedeep.onnx")
+    report = tmp_path / "report.json"
+    checked = run_suite(tmp_path, "-m", "parity", "--wd-onnx", str(converted), "--wd-reference", str(reference),
+                        "--wd-precision", "fp16", "--wd-report", str(report), *common, cache=tmp_path / "cache-b")
+    assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr[-2000:]
+    parity = json.loads(report.read_text())["parity"]
+    assert set(parity) == {"onnxruntime-fp16/b1024 vs tensorflow", "onnxruntime-fp16/b1024 vs onnxruntime-fp32"}
+    assert all(0 < p["max_abs"] <= 5e-3 for p in parity.values())

@@ -1,0 +1,43 @@
+"""Reference files carry probabilities between machines and refuse to be used on other data."""
+
+import numpy as np
+import pytest
+
+from widedeep_bench.errors import WidedeepError
+from widedeep_bench.suite.reference import load_reference, save_reference
+
+
+def probabilities(rows, seed):
+    p1 = np.random.default_rng(seed).random(rows).astype(np.float32)
+    return np.stack([1 - p1, p1], axis=1)
+
+
+def test_saved_references_load_back_exactly(tmp_path):
+    path = tmp_path / "reference.npz"
+    tf, ort = probabilities(64, 1), probabilities(64, 2)
+    save_reference(path, {"tensorflow": tf, "onnxruntime-fp32": ort}, eval_sha256="ab" * 32)
+    loaded = load_reference(path, eval_sha256="ab" * 32, rows=64)
+    assert set(loaded) == {"tensorflow", "onnxruntime-fp32"}
+    np.testing.assert_array_equal(loaded["tensorflow"], tf)
+    np.testing.assert_array_equal(loaded["onnxruntime-fp32"], ort)
+
+
+def test_a_reference_from_another_eval_file_is_refused_with_both_digests(tmp_path):
+    path = tmp_path / "reference.npz"
+    save_reference(path, {"tensorflow": probabilities(64, 1)}, eval_sha256="ab" * 32)
+    with pytest.raises(WidedeepError, match=f"{'ab' * 32}.*{'cd' * 32}"):
+        load_reference(path, eval_sha256="cd" * 32, rows=64)
+
+
+def test_a_reference_with_another_row_count_is_refused(tmp_path):
+    path = tmp_path / "reference.npz"
+    save_reference(path, {"tensorflow": probabilities(64, 1)}, eval_sha256="ab" * 32)
+    with pytest.raises(WidedeepError, match=r"'tensorflow' has shape \[64, 2\], expected \[1024, 2\]"):
+        load_reference(path, eval_sha256="ab" * 32, rows=1024)
+
+
+def test_a_file_that_is_not_a_reference_is_refused(tmp_path):
+    path = tmp_path / "reference.npz"
+    path.write_bytes(b"not an npz")
+    with pytest.raises(WidedeepError, match="not a reference file"):
+        load_reference(path, eval_sha256="ab" * 32, rows=64)
