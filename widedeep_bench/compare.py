@@ -78,10 +78,15 @@ class Comparison:
 
     def __str__(self) -> str:
         verdict = "PASS" if self.passed else f"FAIL ({self.failing} of {self.elements} elements)"
-        return (f"{verdict}: max |a-b| {self.max_abs:.3g} (mean {self.mean_abs:.3g}, median "
-                f"{self.median_abs:.3g}, p99 {self.p99_abs:.3g}); max rel {self.max_rel:.3g}; "
-                f"needs atol >= {self.required_atol:.3g} at rtol {self.rtol:g}; "
-                f"allowed atol {self.atol:g}")
+        summary = (f"{verdict}: max |a-b| {self.max_abs:.3g} (mean {self.mean_abs:.3g}, median "
+                   f"{self.median_abs:.3g}, p99 {self.p99_abs:.3g}); max rel {self.max_rel:.3g}; "
+                   f"needs atol >= {self.required_atol:.3g} at rtol {self.rtol:g}; "
+                   f"allowed atol {self.atol:g}")
+        if self.passed:
+            return summary
+        worst = "\n".join(f"  row {w.row}: actual {[round(v, 7) for v in w.actual]} expected "
+                           f"{[round(v, 7) for v in w.expected]} (|a-b| {w.abs_error:.3g})" for w in self.worst_rows)
+        return f"{summary}\nworst rows:\n{worst}"
 
 
 def compare(actual: np.ndarray, expected: np.ndarray, *, atol: float, rtol: float = 0.0) -> Comparison:

@@ -79,3 +79,13 @@ def test_every_precision_has_a_documented_absolute_tolerance():
     assert TOLERANCES["fp32"].atol == 1e-5
     assert TOLERANCES["fp32"].atol < TOLERANCES["fp16"].atol < 0.01
     assert all(t.rtol == 0.0 and t.why for t in TOLERANCES.values())
+
+
+def test_a_failure_message_names_the_worst_rows_and_the_tolerance_that_would_pass():
+    expected = probabilities(np.linspace(0.1, 0.9, 200))
+    actual = expected.copy()
+    actual[42] += [-0.02, 0.02]
+    message = str(compare(actual, expected, atol=1e-5))
+    assert message.startswith("FAIL (2 of 400 elements)")
+    assert "needs atol >= 0.02" in message and "p99" in message
+    assert "worst rows:\n  row 42: actual" in message
