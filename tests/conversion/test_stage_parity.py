@@ -106,3 +106,24 @@ def test_parity_is_measured_against_tf_not_against_itself(conversion, tiny_saved
     tf = tf_probabilities(tiny_saved_model, parity_tensors.categorical, parity_tensors.numeric)
     numpy_forward = tiny_weights.probabilities(parity_tensors.categorical, parity_tensors.numeric)
     assert np.abs(tf - numpy_forward).max() <= 1e-5
+
+
+class NanBiasDeploy:
+    """A deploy whose wide bias became NaN: every probability is NaN, so every error is NaN."""
+
+    name = "deploy"
+
+    def __call__(self, model):
+        fused = fuse_dense_layers(model)
+        for init in fused.graph.initializer:
+            value = numpy_helper.to_array(init)
+            if value.dtype == np.float32 and value.size == 1:
+                init.CopyFrom(numpy_helper.from_array(np.full_like(value, np.nan), init.name))
+        return fused
+
+
+def test_a_stage_that_outputs_nan_breaks_parity_and_writes_nothing(tiny_saved_model, parity_tensors, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(WidedeepError, match="stage 'deploy' breaks parity with the TF original: max \\|onnx - tf\\| = nan"):
+        _convert_with(NanBiasDeploy(), tiny_saved_model, out, parity_tensors)
+    assert not out.exists()

@@ -120,7 +120,7 @@ class _StageChecker:
         (self.directory / name).write_bytes(data)
         record = stage_record(stage, name, hashlib.sha256(data).hexdigest(), model, probabilities,
                               self.reference, self.tolerance)
-        if record.max_abs_error > self.tolerance:
+        if not record.max_abs_error <= self.tolerance:  # a NaN error fails too
             if previous is None:
                 where = "it is the first stage, so there is no earlier model to compare intermediates with"
             else:
