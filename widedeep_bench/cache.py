@@ -86,16 +86,21 @@ def file_sha256(path: Path) -> str:
     """SHA-256 (hex) of a file's bytes.
 
     Hashing 500 MB takes about a second, so the digest is remembered in the cache keyed by the
-    file's device, inode, size and modification time (nanoseconds); any change to the file changes
-    that key and forces a fresh hash.
+    file's device, inode, size, modification and change times (nanoseconds). The change time cannot
+    be set back by a user (``os.utime`` sets it to now), so an in-place edit always misses the memo;
+    and a digest is remembered only if the file's stat did not change while it was being read.
     """
     path = Path(path)
-    try:
-        st = path.stat()
-    except OSError as exc:
-        raise WidedeepError(f"{path}: cannot read file ({exc.strerror})") from exc
-    stamp = f"{path.resolve()}|{st.st_dev}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}"
-    memo = cache_root() / "digests" / hashlib.sha256(stamp.encode()).hexdigest()
+
+    def stamp() -> str:
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise WidedeepError(f"{path}: cannot read file ({exc.strerror})") from exc
+        return f"{path.resolve()}|{st.st_dev}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}"
+
+    before = stamp()
+    memo = cache_root() / "digests" / hashlib.sha256(before.encode()).hexdigest()
     if memo.is_file():
         return memo.read_text().strip()
     digest = hashlib.sha256()
@@ -103,8 +108,9 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(HASH_CHUNK), b""):
             digest.update(chunk)
     hexdigest = digest.hexdigest()
-    with atomic_file(memo) as tmp:
-        tmp.write_text(hexdigest + "\n")
+    if stamp() == before:
+        with atomic_file(memo) as tmp:
+            tmp.write_text(hexdigest + "\n")
     return hexdigest
 
 
@@ -115,4 +121,17 @@ def tree_sha256(root: Path) -> str:
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0")
         digest.update(file_sha256(path).encode() + b"\0")
+    return digest.hexdigest()
+
+
+def source_digest(*paths: Path) -> str:
+    """SHA-256 (hex) over source files' names and bytes, in the order given.
+
+    What a cache key records of the code that makes an entry (a conversion stage, an engine build),
+    so an edited module never reuses an entry the old code made.
+    """
+    digest = hashlib.sha256()
+    for path in paths:
+        path = Path(path)
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from widedeep_bench.engines.base import EngineOptions
+from widedeep_bench.engines.onnxruntime import OnnxruntimeRunner
 from widedeep_bench.engines.store import BUILDS_LOG, MANIFEST, EngineKey, EngineStore
 from widedeep_bench.errors import WidedeepError
 
 KEY = EngineKey(onnx_sha256="ab" * 32, runner="onnxruntime", runner_version="1.0", precision="fp32",
-                batch_profile=None, providers=("CPUExecutionProvider",))
+                batch_profile=None, providers=("CPUExecutionProvider",), code="0123456789abcdef", device="")
 ARTIFACT = "model.bin"
 
 
@@ -74,7 +76,8 @@ def test_each_real_build_appends_exactly_one_line_to_builds_log(store, build, pr
 
 @pytest.mark.parametrize("field, value", [
     ("onnx_sha256", "cd" * 32), ("runner", "openvino"), ("runner_version", "1.1"), ("precision", "fp16"),
-    ("batch_profile", (1, 1024, 16384)), ("providers", ("CUDAExecutionProvider",))])
+    ("batch_profile", (1, 1024, 16384)), ("providers", ("CUDAExecutionProvider",)), ("code", "fedcba9876543210"),
+    ("device", "NVIDIA H100 80GB HBM3 sm_90")])
 def test_every_key_field_separates_engines(field, value):
     other = EngineKey(**{**KEY.__dict__, field: value})
     assert str(other) != str(KEY)
@@ -177,3 +180,56 @@ def test_processes_racing_for_one_key_build_it_once(private_cache, build):
     assert sorted(results.get(timeout=5) for _ in workers) == [False, True, True, True]
     assert build.calls == 1
     assert len(log_lines(private_cache)) == 1
+
+
+@pytest.fixture
+def runner_sources(tmp_path, monkeypatch) -> dict[str, Path]:
+    """Copies of the ONNX Runtime runner's build sources, which its key is then computed from."""
+    copies = {}
+    for source in OnnxruntimeRunner.build_sources():
+        copies[source.name] = tmp_path / "sources" / source.name
+        copies[source.name].parent.mkdir(exist_ok=True)
+        copies[source.name].write_bytes(source.read_bytes())
+    monkeypatch.setattr(OnnxruntimeRunner, "build_sources", classmethod(lambda cls: tuple(copies.values())))
+    return copies
+
+
+def test_the_build_sources_are_the_runner_module_base_and_store():
+    assert [path.name for path in OnnxruntimeRunner.build_sources()] == ["onnxruntime.py", "base.py", "store.py"]
+
+
+def test_the_same_build_source_gives_the_same_key(engine_onnx, runner_sources):
+    copied = OnnxruntimeRunner(engine_onnx).engine_key()
+    assert len(copied.code) == 16
+    assert copied.device == ""
+    assert copied == OnnxruntimeRunner(engine_onnx).engine_key()
+    with pytest.MonkeyPatch.context() as unpatched:
+        unpatched.delattr(OnnxruntimeRunner, "build_sources")  # back to the real files: same bytes, same key
+        assert OnnxruntimeRunner(engine_onnx).engine_key() == copied
+
+
+@pytest.mark.parametrize("edited", ["onnxruntime.py", "base.py", "store.py"])
+def test_an_edited_build_source_gives_a_new_key(engine_onnx, runner_sources, edited):
+    before = OnnxruntimeRunner(engine_onnx).engine_key()
+    source = runner_sources[edited]
+    text = source.read_text()
+    if edited == "onnxruntime.py":
+        assert 'DISABLED_OPTIMIZERS = ["NchwcTransformer"]' in text
+        text = text.replace('DISABLED_OPTIMIZERS = ["NchwcTransformer"]', "DISABLED_OPTIMIZERS = []")
+    else:
+        text += "\n# edited\n"
+    source.write_text(text)
+    after = OnnxruntimeRunner(engine_onnx).engine_key()
+    assert after.code != before.code and str(after) != str(before)
+    assert {**after.fields(), "code": before.code} == before.fields()  # only the code digest moved
+
+
+def test_an_engine_built_by_other_code_is_rebuilt_not_reused(engine_onnx, private_cache, runner_sources):
+    runner = OnnxruntimeRunner(engine_onnx, EngineOptions(threads=1))
+    first = runner.build()
+    assert (first.cached, runner.build().cached) == (False, True)
+    onnxruntime_py = runner_sources["onnxruntime.py"]
+    onnxruntime_py.write_text(onnxruntime_py.read_text().replace('["NchwcTransformer"]', "[]"))
+    rebuilt = runner.build()
+    assert rebuilt.cached is False and rebuilt.key != first.key
+    assert len(log_lines(private_cache)) == 2

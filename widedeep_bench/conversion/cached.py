@@ -14,7 +14,7 @@ import json
 from importlib import metadata
 from pathlib import Path
 
-from widedeep_bench.cache import cache_root, file_sha256, lock_for, tree_sha256
+from widedeep_bench.cache import cache_root, file_sha256, lock_for, source_digest, tree_sha256
 from widedeep_bench.conversion.pipeline import (CONVERSION_VERSION, DEFAULT_PARITY_ROWS, DEFAULT_PARITY_SEED,
                                                 SUMMARY_NAME, ConversionResult, convert)
 from widedeep_bench.errors import WidedeepError
@@ -33,13 +33,13 @@ def _rows_digest(parity_rows) -> str:
 
 
 def _code_digest() -> str:
-    """SHA-256 of this package's modules and of ``onnx_roles.py``, which decide what a conversion makes."""
+    """SHA-256 of this package's modules, ``onnx_roles.py`` and ``layout.py`` (the names and sizes the
+    stages build with): everything that decides what a conversion makes."""
+    import widedeep_bench.layout as layout
     import widedeep_bench.onnx_roles as onnx_roles
 
-    digest = hashlib.sha256()
-    for path in [*sorted(Path(__file__).parent.glob("*.py")), Path(onnx_roles.__file__)]:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
+    return source_digest(*sorted(Path(__file__).parent.glob("*.py")), Path(onnx_roles.__file__),
+                         Path(layout.__file__))
 
 
 def _package_version(name: str) -> str | None:

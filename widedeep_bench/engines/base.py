@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import importlib
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -17,8 +18,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from widedeep_bench.cache import file_sha256
+from widedeep_bench.cache import file_sha256, source_digest
 from widedeep_bench.engines.feed import check_feed
+from widedeep_bench.engines import store as engine_store
 from widedeep_bench.engines.store import BuildRecord, EngineKey, EngineStore
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.onnx_roles import Roles, input_roles
@@ -163,11 +165,29 @@ class CompiledRunner(Runner):
         """The execution providers or device the artifact is built for (part of the key)."""
         return ()
 
+    def device(self) -> str:
+        """The device model the artifact is bound to (part of the key); "" where it runs on any machine."""
+        return ""
+
+    @classmethod
+    def build_sources(cls) -> tuple[Path, ...]:
+        """The source files whose code decides what the artifact holds: the module of every runner class
+        this one derives from (its build and load steps), ``engines/base.py`` and ``engines/store.py``."""
+        paths = [Path(inspect.getsourcefile(klass)) for klass in cls.__mro__
+                 if isinstance(klass, type) and issubclass(klass, CompiledRunner)]
+        paths.append(Path(inspect.getsourcefile(engine_store)))
+        return tuple(dict.fromkeys(path.resolve() for path in paths))
+
+    @classmethod
+    def code_digest(cls) -> str:
+        """Short SHA-256 over ``build_sources()``: an edited build step gives a new key, so a new build."""
+        return source_digest(*cls.build_sources())[:16]
+
     def engine_key(self) -> EngineKey:
         return EngineKey(onnx_sha256=file_sha256(self.model), runner=self.name, runner_version=self.version(),
                          precision=self.options.precision,
                          batch_profile=self.options.batch_profile if self.uses_batch_profile else None,
-                         providers=self.providers())
+                         providers=self.providers(), code=self.code_digest(), device=self.device())
 
     def model_roles(self) -> Roles:
         """The ONNX model's roles; also proves, before any build, that it is a Wide & Deep model."""

@@ -34,7 +34,12 @@ BUILDS_LOG = "builds.log"
 
 @dataclass(frozen=True)
 class EngineKey:
-    """Everything an engine artifact depends on; two equal keys may share one artifact."""
+    """Everything an engine artifact depends on; two equal keys may share one artifact.
+
+    ``code`` makes an edited runner (its disabled optimizers, its FP16 conversion, its builder flags)
+    rebuild instead of trusting what the old code built; ``device`` keeps a plan off a GPU model it
+    was not built for.
+    """
 
     onnx_sha256: str
     runner: str
@@ -42,6 +47,8 @@ class EngineKey:
     precision: str
     batch_profile: tuple[int, int, int] | None  # (min, opt, max) samples, where the runtime compiles for it
     providers: tuple[str, ...]  # ONNX Runtime execution providers / OpenVINO device, in order
+    code: str  # short SHA-256 of the source that builds the artifact (``CompiledRunner.code_digest``)
+    device: str  # the device model a plan is bound to (TensorRT/IxRT: GPU name and compute capability); "" on CPU
 
     def fields(self) -> dict:
         fields = asdict(self)

@@ -5,7 +5,8 @@ for fp16) with one optimization profile (min/opt/max samples from ``EngineOption
 input has 26 rows per sample) -> ``build_serialized_network`` -> the cached plan. Run:
 ``Runtime.deserialize_cuda_engine`` -> execution context -> input shapes -> ``execute_v2`` on device
 buffers sized for the profile's max batch, copied with cuda-python's runtime API (what Iluvatar's
-CoreX stack ships).
+CoreX stack ships). The engine key carries the device's name and compute capability (``device()``):
+a plan is bound to the GPU model it was built on.
 
 Engines list their I/O either by tensor name (TensorRT >= 8.5) or by binding index (TensorRT 8.x
 before that, IxRT); both are handled. A TensorRT 8 engine takes int32 where the ONNX says int64:
@@ -107,6 +108,17 @@ class TensorrtRunner(CompiledRunner):
         if err != cudart.cudaError_t.cudaSuccess or count == 0:
             return f"no CUDA device (cudaGetDeviceCount: {count} devices, {err})"
         return None
+
+    def device(self) -> str:
+        """The current CUDA device's name and compute capability: a plan loads only on the GPU model it was
+        built for, so two models never share a key (e.g. ``NVIDIA H100 80GB HBM3 sm_90``)."""
+        cudart = cuda_runtime()
+        index = _cuda_call(cudart, cudart.cudaGetDevice(), "cudaGetDevice")
+        props = _cuda_call(cudart, cudart.cudaGetDeviceProperties(index), f"cudaGetDeviceProperties({index})")
+        name = props.name
+        if isinstance(name, (bytes, bytearray)):
+            name = bytes(name).split(b"\0", 1)[0].decode(errors="replace")
+        return f"{name.strip()} sm_{props.major}{props.minor}"
 
     def _logger(self):
         trt = self.runtime()
