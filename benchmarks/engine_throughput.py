@@ -20,7 +20,10 @@ machine's SGEMM rate, divided by ``layout.FLOP_PER_SAMPLE`` (3.04 MFLOP) = sampl
 by much. Next to each figure: the runner's max |p - p_TF| on the first batch.
 
 Targets (issue 4; exit status 1 when one is missed): ONNX Runtime FP32 >= 1.25x the TF original;
-ONNX Runtime FP32 >= 90% of the SGEMM ceiling; null time < 2% of ONNX Runtime FP32 time.
+ONNX Runtime FP32 >= 90% of the SGEMM ceiling; null time < 2% of ONNX Runtime FP32 time. And before
+any of those, parity: every engine's probabilities on the first batch agree with the TF original's
+within ``widedeep_bench.compare.TOLERANCES`` for its precision (PASS/FAIL per runner, in the JSON
+under ``parity``); one that does not fails the run however fast it is.
 Without ``--eval-csv`` the rows are synthetic Criteo-format rows (``widedeep_bench.synthetic``) read
 by the real preprocessing (``read_eval_csv``); without ``--saved-model``/``--onnx`` the model is a
 random-weights SavedModel with the real shapes and the suite's default conversion of it (same FLOP,
@@ -125,11 +128,39 @@ def time_in_blocks(runners: dict, batches: list, warmup: int, rounds: int, passe
     return seconds
 
 
-def agreement_with_tf(runners: dict, batch) -> dict[str, float]:
-    """Max |p - p_TF| per runner on one batch: a fast engine must first be a correct one."""
-    reference = runners["tensorflow-fp32"].infer(*batch)
-    return {label: compare(runner.infer(*batch), reference, atol=TOLERANCES[runner.options.precision].atol).max_abs
-            for label, runner in runners.items() if label != "null-fp32"}
+REFERENCE = "tensorflow-fp32"
+
+
+def agreement_with_tf(runners: dict, batch) -> dict:
+    """Each engine's ``Comparison`` with the TF original on one batch, under ``TOLERANCES`` for its
+    precision: a fast engine must first be a correct one. The null runner computes nothing and is left out."""
+    reference = runners[REFERENCE].infer(*batch)
+    parity = {}
+    for label, runner in runners.items():
+        if label in (REFERENCE, "null-fp32"):
+            continue
+        tolerance = TOLERANCES[runner.options.precision]
+        parity[label] = compare(runner.infer(*batch), reference, atol=tolerance.atol, rtol=tolerance.rtol)
+    return parity
+
+
+def parity_record(comparison) -> dict:
+    """What the JSON keeps of a ``Comparison``: the verdict, the rule and the error it measured."""
+    return {"passed": comparison.passed, "atol": comparison.atol, "rtol": comparison.rtol,
+            "max_abs": comparison.max_abs, "required_atol": comparison.required_atol,
+            "failing_elements": comparison.failing, "elements": comparison.elements}
+
+
+def parity_targets(report: dict) -> dict[str, bool]:
+    """One target per engine compared: agrees with the TF original within its precision's tolerance."""
+    return {f"{label} agrees with TF (max |p - p_TF| {record['max_abs']:.1e}, atol {record['atol']:g})":
+            record["passed"] for label, record in report["parity"].items()}
+
+
+def exit_status(report: dict) -> int:
+    """0 only if the speed targets were measured and met and every engine compared agrees with TF."""
+    speed_met = bool(report["targets"]) and all(report["targets"].values())
+    return 0 if speed_met and all(parity_targets(report).values()) else 1
 
 
 def machine() -> dict:
@@ -170,7 +201,10 @@ def summarise(seconds: dict, runners: dict, ceiling: SgemmCeiling, parity: dict,
                           "samples_per_s": batch / median, "calls": len(samples)}
         if label in runners:
             record = getattr(runners[label], "build_record", None)
-            results[label].update(version=runners[label].version(), max_abs_error_vs_tf=parity.get(label),
+            comparison = parity.get(label)
+            results[label].update(version=runners[label].version(),
+                                  max_abs_error_vs_tf=None if comparison is None else comparison.max_abs,
+                                  agrees_with_tf=None if comparison is None else comparison.passed,
                                   engine_key=None if record is None else record.key)
     sgemm_rate = ceiling.flop / statistics.median(seconds[ceiling.name])
     results[ceiling.name].update(gflop_per_s=sgemm_rate / 1e9, samples_per_s=sgemm_rate / layout.FLOP_PER_SAMPLE)
@@ -212,6 +246,8 @@ def print_report(report: dict) -> None:
         print(f"null / ORT FP32 time        {ratios['null_time_over_ort_fp32_time']:7.2%}  (ratio of median times)")
     for target, met in report["targets"].items():
         print(f"{'PASS' if met else 'MISS'}  {target}")
+    for target, met in parity_targets(report).items():
+        print(f"{'PASS' if met else 'FAIL'}  {target}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -255,11 +291,12 @@ def main(argv: list[str] | None = None) -> int:
     report = {"benchmark": "engine_throughput", "method": method, "machine": machine(), "command": sys.argv,
               "models": {"saved_model": str(saved_model), "onnx": str(onnx_path)}, "rows": rows_source,
               "batch": args.batch, "results": results, "skipped": skipped, "ratios": ratios, "targets": targets,
+              "parity": {label: parity_record(comparison) for label, comparison in parity.items()},
               "note": "timings on a shared machine are noisy: compare ratios from the same run"}
     write_json(args.json, report)
     print_report(report)
     print(f"\nwrote {args.json}")
-    return 0 if targets and all(targets.values()) else 1
+    return exit_status(report)
 
 
 if __name__ == "__main__":
