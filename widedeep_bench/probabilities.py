@@ -27,6 +27,14 @@ def run_batches(runner, tensors, batch_size: int) -> np.ndarray:
     return out
 
 
+def tensors_identity(tensors) -> dict:
+    """What determines an ``EvalTensors``' contents: its file's digest, the preprocessing code's version and
+    the row count. Part of every cached-probabilities key, so a preprocessing fix never reuses stale outputs."""
+    from widedeep_bench.data.criteo_csv import PREPROCESS_VERSION
+
+    return {"eval": tensors.sha256, "preprocess_version": PREPROCESS_VERSION, "rows": tensors.rows}
+
+
 def cached_probabilities(identity: dict, compute) -> np.ndarray:
     """``compute()`` once per ``identity`` (model hash, eval hash, rows, runtime version...), then from the cache."""
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:40]

@@ -39,7 +39,6 @@ def run(args) -> dict:
         say("no TF original to evaluate: a user ONNX without its SavedModel")
     else:
         # Top-1 means little without the all-negative baseline beside it (SPEC section 3, last defect).
-        metrics.setdefault("all_negative_top1", 1.0 - metrics["positive_rate"])
         say(f"TF original on {metrics['rows']} rows: Top-1 {metrics['top1']:.5f} (all-negative "
             f"{metrics['all_negative_top1']:.5f}), AUC {metrics['auc']:.5f}, "
             f"positive rate {metrics['positive_rate']:.4f}")

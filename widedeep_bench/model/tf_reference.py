@@ -32,16 +32,17 @@ def tf_probabilities(saved_model_dir, categorical: np.ndarray, numeric: np.ndarr
 def tf_reference_probabilities(saved_model_dir, tensors) -> np.ndarray:
     """The TF original's ``[rows, 2]`` probabilities on ``tensors`` (an ``EvalTensors``), computed once.
 
-    Cached by the SavedModel's tree digest, the eval file's digest, the row count and the TF version,
+    Cached by the SavedModel's tree digest, the tensors' identity (eval file digest, preprocessing
+    version, rows) and the TF version,
     so ``prepare``, the conformance suite and every xdist worker share one computation.
     """
     import tensorflow as tf
 
     from widedeep_bench.cache import tree_sha256
-    from widedeep_bench.probabilities import cached_probabilities
+    from widedeep_bench.probabilities import cached_probabilities, tensors_identity
 
-    identity = {"reference": "tensorflow", "model": tree_sha256(Path(saved_model_dir)), "eval": tensors.sha256,
-                "rows": tensors.rows, "runner_version": tf.__version__}
+    identity = {"reference": "tensorflow", "model": tree_sha256(Path(saved_model_dir)),
+                "runner_version": tf.__version__, **tensors_identity(tensors)}
     return cached_probabilities(identity, lambda: tf_probabilities(saved_model_dir, tensors.categorical,
                                                                    tensors.numeric))
 

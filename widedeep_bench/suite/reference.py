@@ -15,7 +15,8 @@ from widedeep_bench.data.eval_tensors import EvalTensors
 from widedeep_bench.engines.base import EngineOptions
 from widedeep_bench.engines.registry import runner_class
 from widedeep_bench.errors import WidedeepError
-from widedeep_bench.probabilities import cached_probabilities, run_batches
+from widedeep_bench.metrics import ACCURACY_BATCH
+from widedeep_bench.probabilities import cached_probabilities, run_batches, tensors_identity
 
 
 def save_reference(path: Path, references: dict[str, np.ndarray], *, eval_sha256: str) -> None:
@@ -43,7 +44,8 @@ def load_reference(path: Path, *, eval_sha256: str, rows: int) -> dict[str, np.n
 
 
 class ReferenceSet:
-    """Reference probabilities on the accuracy rows, by name: loaded, or computed once and cached.
+    """Reference probabilities on the suite's reference rows (whole batches of 1024), by name: loaded, or
+    computed once and cached.
 
     ``"tensorflow"`` is the TF original (FP32); ``"onnxruntime-fp32"`` is the converted model on ONNX
     Runtime's CPU provider, the reference for a machine without TensorFlow.
@@ -82,10 +84,10 @@ class ReferenceSet:
             from widedeep_bench.cache import file_sha256
 
             backend = name.split("-")[0]
-            identity = {"reference": name, "model": file_sha256(self.onnx), "eval": self.tensors.sha256,
-                        "rows": self.tensors.rows, "runner_version": runner_class(backend).version()}
+            identity = {"reference": name, "model": file_sha256(self.onnx),
+                        "runner_version": runner_class(backend).version(), **tensors_identity(self.tensors)}
             probabilities = cached_probabilities(
-                identity, lambda: run_batches(self.pool.get(backend, "fp32"), self.tensors, 1024))
+                identity, lambda: run_batches(self.pool.get(backend, "fp32"), self.tensors, ACCURACY_BATCH))
         self.loaded[name] = probabilities
         return probabilities
 

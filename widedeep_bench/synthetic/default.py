@@ -135,7 +135,6 @@ def _build_default(directory: Path, rows: int, seed: int, trained: Path) -> None
         eval_csv = write_criteo_csv(tmp / "eval.csv", rows, world_seed=seed, row_seed=EVAL_ROW_SEED)
         saved_model = write_saved_model(WideDeepWeights.load(trained / "weights.npz"), tmp / "saved_model")
         metrics = tf_original_metrics(saved_model, eval_csv)
-        metrics["all_negative_top1"] = 1.0 - metrics["positive_rate"]
         write_json(tmp / "provenance.json", {
             "default_version": DEFAULT_VERSION, "world_seed": seed, "eval_row_seed": EVAL_ROW_SEED,
             "rows": rows, "eval_csv_sha256": file_sha256(eval_csv), "saved_model_sha256": tree_sha256(saved_model),
@@ -144,14 +143,15 @@ def _build_default(directory: Path, rows: int, seed: int, trained: Path) -> None
 
 
 def _reuse(directory: Path) -> SyntheticDefault:
-    """The entry in ``directory``, after checking that its eval.csv is the one its metrics describe."""
+    """The entry in ``directory``, after checking that its eval.csv and SavedModel are the ones its metrics describe."""
     provenance = json.loads((directory / "provenance.json").read_text())
     eval_csv, saved_model = directory / "eval.csv", directory / "saved_model"
     if not eval_csv.is_file() or file_sha256(eval_csv) != provenance["eval_csv_sha256"]:
         raise WidedeepError(f"{eval_csv}: missing or changed since it was built (SHA-256 expected "
                             f"{provenance['eval_csv_sha256']}); delete {directory} to rebuild the default")
-    if not (saved_model / "saved_model.pb").is_file():
-        raise WidedeepError(f"{saved_model}: no saved_model.pb; delete {directory} to rebuild the default")
+    if not (saved_model / "saved_model.pb").is_file() or tree_sha256(saved_model) != provenance["saved_model_sha256"]:
+        raise WidedeepError(f"{saved_model}: missing or changed since it was built (tree SHA-256 expected "
+                            f"{provenance['saved_model_sha256']}); delete {directory} to rebuild the default")
     return SyntheticDefault(saved_model=saved_model, eval_csv=eval_csv, directory=directory,
                             metrics=provenance["metrics"])
 
