@@ -27,6 +27,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from widedeep_bench.engines.registry import RUNNERS
 from widedeep_bench.errors import WidedeepError
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "profiles"
@@ -55,9 +56,10 @@ class Profile:
     perf: tuple[PerfGate, ...] = field(default=())
     source: str = ""
 
-    def perf_gate(self, backend: str, precision: str, batch: int) -> PerfGate | None:
-        return next((g for g in self.perf if g.backend in (None, backend) and g.precision == precision
-                     and g.batch == batch), None)
+    def perf_gates(self, backend: str, precision: str, batch: int) -> list[PerfGate]:
+        """Every throughput gate that applies to this case (a general one and a backend's own both apply)."""
+        return [g for g in self.perf if g.backend in (None, backend) and g.precision == precision
+                and g.batch == batch]
 
 
 def available_profiles() -> list[str]:
@@ -97,21 +99,33 @@ def _profile_from_dict(data: dict, source: str) -> Profile:
     batch_sizes = tuple(_require(data, "batch_sizes", list, source))
     if not batch_sizes or not all(isinstance(b, int) and b > 0 for b in batch_sizes):
         raise WidedeepError(f"{source}: batch_sizes must be positive integers, got {list(batch_sizes)}")
+    backends = tuple(_require(data, "backends", list, source))
+    unknown = [b for b in backends if b not in RUNNERS]
+    if unknown:
+        raise WidedeepError(f"{source}: backends {unknown} are not runners; known: {sorted(RUNNERS)}")
     perf = []
     for i, gate in enumerate(data.get("perf", [])):
         where = f"{source} [[perf]] #{i + 1}"
         backend = gate.get("backend")
-        if backend is not None and not isinstance(backend, str):
-            raise WidedeepError(f"{where}: 'backend' must be a runner name, got {backend!r}")
-        perf.append(PerfGate(
-            backend=backend, precision=_require(gate, "precision", str, where), batch=_require(gate, "batch", int, where),
-            min_samples_per_s=gate.get("min_samples_per_s"),
-            min_ratio_vs_tensorflow=gate.get("min_ratio_vs_tensorflow")))
-        if perf[-1].min_samples_per_s is None and perf[-1].min_ratio_vs_tensorflow is None:
+        if backend is not None and backend not in RUNNERS:
+            raise WidedeepError(f"{where}: backend {backend!r} is not a runner; known: {sorted(RUNNERS)}")
+        precision = _require(gate, "precision", str, where)
+        if precision not in PRECISIONS:
+            raise WidedeepError(f"{where}: precision {precision!r} not in {list(PRECISIONS)}")
+        thresholds = {key: gate.get(key) for key in ("min_samples_per_s", "min_ratio_vs_tensorflow")}
+        if all(value is None for value in thresholds.values()):
             raise WidedeepError(f"{where}: needs min_samples_per_s or min_ratio_vs_tensorflow")
+        for key, value in thresholds.items():
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+                raise WidedeepError(f"{where}: {key} must be a positive number, got {value!r}")
+        batch = _require(gate, "batch", int, where)
+        if any((g.backend, g.precision, g.batch) == (backend, precision, batch) for g in perf):
+            raise WidedeepError(f"{where}: a second gate for backend {backend or '(any)'}, {precision}, "
+                                f"batch {batch}; merge them into one")
+        perf.append(PerfGate(backend=backend, precision=precision, batch=batch, **thresholds))
     return Profile(
         name=_require(data, "name", str, source), description=data.get("description", ""),
-        backends=tuple(_require(data, "backends", list, source)), precisions=precisions,
+        backends=backends, precisions=precisions,
         batch_sizes=batch_sizes,
         top1_floor=_require(accuracy, "top1_floor", float, f"{source} [accuracy]"),
         top1_max_drop=_require(accuracy, "top1_max_drop", float, f"{source} [accuracy]"),

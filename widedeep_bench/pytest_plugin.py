@@ -106,8 +106,17 @@ def eval_tensors(wd_assets, wd_results):
 
 
 @pytest.fixture(scope="session")
+def reference_rows(eval_tensors):
+    """The rows references are computed on and parity is checked on: every whole batch of 1024 (labels
+    not needed, so an unlabelled eval.csv still checks parity)."""
+    from widedeep_bench.metrics import whole_batches
+
+    return whole_batches(eval_tensors)
+
+
+@pytest.fixture(scope="session")
 def accuracy_tensors(eval_tensors):
-    """The rows the accuracy run scores: every full batch of 1024, the partial batch dropped."""
+    """The rows the accuracy run scores: the same whole batches, which must carry labels."""
     from widedeep_bench.metrics import accuracy_rows
 
     return accuracy_rows(eval_tensors)
@@ -148,15 +157,15 @@ def engine_pool(wd_config, wd_assets, suite_onnx):
 
 
 @pytest.fixture(scope="session")
-def references(wd_config, wd_assets, accuracy_tensors, suite_onnx, engine_pool):
-    """Reference probabilities on the accuracy rows by name ("tensorflow", "onnxruntime-fp32").
+def references(wd_config, wd_assets, reference_rows, suite_onnx, engine_pool):
+    """Reference probabilities on ``reference_rows`` by name ("tensorflow", "onnxruntime-fp32").
 
     Loaded from ``--wd-reference`` when given, else computed once (cached on disk) from the TF
     original and from ONNX Runtime FP32; saved to ``--wd-save-reference`` when asked.
     """
     from widedeep_bench.suite.reference import ReferenceSet
 
-    refs = ReferenceSet(wd_config, wd_assets, accuracy_tensors, suite_onnx, engine_pool)
+    refs = ReferenceSet(wd_config, wd_assets, reference_rows, suite_onnx, engine_pool)
     if wd_config.save_reference:
         refs.save(Path(wd_config.save_reference))
     return refs

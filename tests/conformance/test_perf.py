@@ -22,6 +22,9 @@ METHOD = ("pytest-benchmark pedantic, 1 batch per round, warm-up rounds excluded
 def test_throughput(perf_case, batch_size, benchmark, engine_pool, eval_tensors, wd_config, wd_results):
     if benchmark.disabled:
         pytest.skip("pytest-benchmark is disabled (--benchmark-disable or xdist): nothing would be measured")
+    missing = engine_pool.unavailable(perf_case.backend)
+    if missing:
+        pytest.skip(missing)
     runner = engine_pool.get(perf_case.backend, perf_case.precision)
     batches = itertools.cycle([real_rows(eval_tensors, batch_size, start=i * batch_size)[:2]
                                for i in range(ROTATION)])
@@ -39,25 +42,24 @@ def test_throughput(perf_case, batch_size, benchmark, engine_pool, eval_tensors,
     wd_results.throughput[case] = measured
     if perf_case.backend in ("tensorflow", "null"):
         return  # the baseline peer and the harness floor are measured, not gated
-    gate = wd_config.profile.perf_gate(perf_case.backend, perf_case.precision, batch_size)
-    if gate is None:
-        return
-    checked = []
-    if gate.min_samples_per_s is not None:
-        checked.append(wd_results.gates.check(
-            f"perf {case}: samples/s >= profile minimum", measured["samples_per_s"], ">=", gate.min_samples_per_s,
-            unit="samples/s", method=measured["method"]))
-    missing_peer = None
-    if gate.min_ratio_vs_tensorflow is not None:
+    checked, missing_peer = [], None
+    for gate in wd_config.profile.perf_gates(perf_case.backend, perf_case.precision, batch_size):
+        if gate.min_samples_per_s is not None:
+            checked.append(wd_results.gates.check(
+                f"perf {case}: samples/s >= profile minimum ({gate.backend or 'any backend'})",
+                measured["samples_per_s"], ">=",
+                gate.min_samples_per_s, unit="samples/s", method=measured["method"]))
+        if gate.min_ratio_vs_tensorflow is None:
+            continue
         peer = wd_results.throughput.get(f"tensorflow-fp32/b{batch_size}")
         if peer is None:
             missing_peer = (f"{case}: the relative gate needs the TF original measured at batch {batch_size} in "
                             f"the same run, and it was not (deselected, or no TF original)")
-        else:
-            checked.append(wd_results.gates.check(
-                f"perf {case}: samples/s / TF original's >= profile ratio",
-                measured["samples_per_s"] / peer["samples_per_s"], ">=", gate.min_ratio_vs_tensorflow, unit="x",
-                method=f"{measured['method']}; both measured in this run"))
+            continue
+        checked.append(wd_results.gates.check(
+            f"perf {case}: samples/s / TF original's >= profile ratio ({gate.backend or 'any backend'})",
+            measured["samples_per_s"] / peer["samples_per_s"], ">=", gate.min_ratio_vs_tensorflow, unit="x",
+            method=f"{measured['method']}; both measured in this run"))
     failed = [g.line() for g in checked if not g.passed]
     assert not failed, "\n".join(failed)
     if missing_peer:

@@ -23,7 +23,7 @@ def no_suite_environment(monkeypatch):
 
 def test_defaults_come_from_the_cpu_default_profile():
     config = SuiteConfig.from_pytest(FakePytestConfig())
-    assert config.profile.name == "cpu-default" and not config.profile_explicit
+    assert config.profile.name == "cpu-default"
     assert config.backends is None  # every runner known; the unavailable ones skip with a reason
     assert config.batch_sizes == (1024, 4096, 16384) and config.precisions == ("fp32", "fp16")
 

@@ -15,15 +15,29 @@ def test_committed_profiles_all_load():
 def test_seed_profile_gates_fp16_at_batch_1024_with_the_published_figure():
     profile = load_profile("mr-v100-ixrt-fp16")
     assert profile.backends == ("ixrt",)
-    assert profile.perf_gate("ixrt", "fp16", 1024).min_samples_per_s == pytest.approx(77073.93)
-    assert profile.perf_gate("ixrt", "fp16", 4096) is None
+    (gate,) = profile.perf_gates("ixrt", "fp16", 1024)
+    assert gate.min_samples_per_s == pytest.approx(77073.93)
+    assert profile.perf_gates("ixrt", "fp16", 4096) == []
+    assert profile.top1_floor == 0.745 and profile.auc_margin > 0
 
 
 def test_a_perf_gate_naming_a_backend_applies_to_that_backend_only():
     profile = load_profile("cpu-default")
-    assert profile.perf_gate("onnxruntime", "fp32", 1024).min_ratio_vs_tensorflow is not None
-    assert profile.perf_gate("openvino", "fp32", 1024) is None
-    assert profile.top1_floor == 0.745 and profile.auc_margin > 0
+    assert [g.min_ratio_vs_tensorflow for g in profile.perf_gates("onnxruntime", "fp32", 1024)] == [0.85]
+    assert profile.perf_gates("openvino", "fp32", 1024) == []
+
+
+HEAD = 'name = "x"\nbackends = []\nprecisions = ["fp32"]\nbatch_sizes = [1]\n' \
+       '[accuracy]\ntop1_floor = 0.7\ntop1_max_drop = 0.001\nauc_margin = 0.05\n'
+
+
+def test_a_general_gate_and_a_backends_own_gate_both_apply(tmp_path):
+    path = tmp_path / "both.toml"
+    path.write_text(HEAD + '[[perf]]\nprecision = "fp32"\nbatch = 1024\nmin_ratio_vs_tensorflow = 0.5\n'
+                           '[[perf]]\nbackend = "onnxruntime"\nprecision = "fp32"\nbatch = 1024\n'
+                           'min_samples_per_s = 1e9\n')
+    gates = load_profile(str(path)).perf_gates("onnxruntime", "fp32", 1024)
+    assert sorted((g.backend or "", g.min_samples_per_s or 0) for g in gates) == [("", 0), ("onnxruntime", 1e9)]
 
 
 def test_profile_by_path(tmp_path):
@@ -42,8 +56,17 @@ def test_profile_by_path(tmp_path):
      "top1_floor"),
     ('name = "x"\nbackends = []\nprecisions = ["fp32"]\nbatch_sizes = [1]\n[accuracy]\ntop1_floor = 0.7\n'
      'top1_max_drop = 0.001\nauc_margin = 0.05\n[[perf]]\nprecision = "fp16"\nbatch = 1024\n', "min_samples_per_s"),
+    (HEAD + '[[perf]]\nprecision = "FP16"\nbatch = 1024\nmin_samples_per_s = 5.0\n', "precision 'FP16'"),
+    (HEAD + '[[perf]]\nbackend = "onnxrt"\nprecision = "fp16"\nbatch = 1024\nmin_samples_per_s = 5.0\n',
+     "backend 'onnxrt' is not a runner"),
+    (HEAD + '[[perf]]\nprecision = "fp16"\nbatch = 1024\nmin_samples_per_s = -5.0\n', "positive number"),
+    (HEAD + '[[perf]]\nprecision = "fp16"\nbatch = 1024\nmin_ratio_vs_tensorflow = "1.2"\n', "positive number"),
+    (HEAD + '[[perf]]\nprecision = "fp16"\nbatch = 1024\nmin_samples_per_s = 5.0\n'
+            '[[perf]]\nprecision = "fp16"\nbatch = 1024\nmin_ratio_vs_tensorflow = 1.0\n', "a second gate"),
+    (HEAD.replace("backends = []", 'backends = ["tensorrt", "cuda"]'), r"backends \['cuda'\]"),
 ])
 def test_malformed_profile_names_file_and_field(tmp_path, text, message):
+    """Every field that would make a gate silently never apply is refused at load time."""
     path = tmp_path / "bad.toml"
     path.write_text(text)
     with pytest.raises(WidedeepError, match=message) as info:

@@ -142,3 +142,22 @@ def test_saved_reference_checks_an_engine_without_the_tf_original(unseen, tmp_pa
     parity = json.loads(report.read_text())["parity"]
     assert set(parity) == {"onnxruntime-fp16/b1024 vs tensorflow", "onnxruntime-fp16/b1024 vs onnxruntime-fp32"}
     assert all(0 < p["max_abs"] <= 5e-3 for p in parity.values())
+    # Without the TF original, perf measures the engine and says why the baseline peer is missing.
+    perf = run_suite(tmp_path, "-m", "perf", "--wd-onnx", str(converted), "--wd-eval-csv", str(unseen["eval_csv"]),
+                     "--wd-backend", "onnxruntime", "--wd-precision", "fp32", "--wd-batch-sizes", "1024",
+                     "--wd-perf-rounds", "3", "--wd-perf-warmup", "1", "-rs", cache=tmp_path / "cache-b")
+    assert perf.returncode == 0, perf.stdout[-3000:]
+    assert "no TF original in this run" in perf.stdout and "relative gate needs the TF original" in perf.stdout
+
+
+def test_an_unlabelled_eval_set_still_checks_parity(unseen, tmp_path):
+    from widedeep_bench.synthetic.criteo_rows import write_criteo_csv
+
+    unlabelled = write_criteo_csv(tmp_path / "test.csv", 2048, world_seed=UNSEEN_WORLD_SEED, row_seed=6, labelled=False)
+    done = run_suite(tmp_path, "-m", "parity or accuracy", "--wd-saved-model", str(unseen["model"]),
+                     "--wd-eval-csv", str(unlabelled), "--wd-profile", str(unseen["profile"]),
+                     "--wd-backend", "onnxruntime", "--wd-precision", "fp32,fp16", "--wd-batch-sizes", "1024")
+    assert "parity onnxruntime-fp16/b1024 vs tensorflow" in done.stdout and "FAIL  parity" not in done.stdout
+    # Accuracy cannot be scored without labels: those tests error with the reason, the parity ones pass.
+    assert done.returncode == 1 and "no label column" in done.stdout
+    assert " 3 passed" in done.stdout or "3 passed" in done.stdout.splitlines()[-1], done.stdout[-2000:]

@@ -53,7 +53,6 @@ class SuiteConfig:
     precisions: tuple[str, ...]
     batch_sizes: tuple[int, ...]
     profile: Profile
-    profile_explicit: bool
     report: str | None
     save_reference: str | None
     reference: str | None
@@ -82,7 +81,7 @@ class SuiteConfig:
             saved_model=value("--wd-saved-model"), eval_csv=value("--wd-eval-csv"), onnx=value("--wd-onnx"),
             backends=tuple(backends) if backends else None, precisions=precisions,
             batch_sizes=_positive_ints(batches, "--wd-batch-sizes") if batches else profile.batch_sizes,
-            profile=profile, profile_explicit=explicit, report=value("--wd-report"),
+            profile=profile, report=value("--wd-report"),
             save_reference=value("--wd-save-reference"), reference=value("--wd-reference"),
             rows=_positive_ints(rows, "--wd-rows")[0] if rows else None,
             perf_rounds=_positive_ints(value("--wd-perf-rounds"), "--wd-perf-rounds")[0],

@@ -52,11 +52,18 @@ class EnginePool:
         self.onnx, self.saved_model, self.max_batch, self.store = onnx, saved_model, max_batch, store
         self._runners: dict[tuple[str, str], Runner] = {}
 
+    def unavailable(self, backend: str) -> str | None:
+        """Why this run has no model for ``backend`` (beyond the runtime being absent), or None."""
+        if backend == REFERENCE_RUNNER and self.saved_model is None:
+            return "no TF original in this run (an ONNX was given without --wd-saved-model)"
+        return None
+
     def get(self, backend: str, precision: str) -> Runner:
         key = (backend, precision)
         if key not in self._runners:
-            if backend == REFERENCE_RUNNER and self.saved_model is None:
-                raise WidedeepError("no TF original in this run (an ONNX was given without --wd-saved-model)")
+            missing = self.unavailable(backend)
+            if missing:
+                raise WidedeepError(missing)
             model = self.saved_model if backend == REFERENCE_RUNNER else self.onnx
             options = EngineOptions(precision=precision, max_batch=max(self.max_batch, 16384))
             runner = make_runner(backend, model, options, self.store)
