@@ -16,7 +16,7 @@ import onnx
 from onnx import helper
 
 from widedeep_bench import layout
-from widedeep_bench.conversion.graph import (consumers, constant_value, producers, ranks,
+from widedeep_bench.conversion.graph import (consumers, constant_value, is_zero_fill, producers, ranks,
                                              unique_node_name)
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.onnx_roles import input_roles
@@ -100,13 +100,6 @@ def _zeros_branch(graph, tensor: str, initializers: set[str], inputs: set[str]) 
     return list(branch.values()) if saw_shape else None
 
 
-def _is_zero_fill(node: onnx.NodeProto) -> bool:
-    if node.op_type != "ConstantOfShape":
-        return False
-    values = [helper.get_attribute_value(a) for a in node.attribute if a.name == "value"]
-    return not values or not onnx.numpy_helper.to_array(values[0]).any()
-
-
 def cut_zeros_like(model: onnx.ModelProto) -> onnx.ModelProto:
     """Make the head's zeros a float32 ``[N, 1]`` graph input named ``layout.ZEROS_LIKE_KEY``.
 
@@ -129,7 +122,7 @@ def cut_zeros_like(model: onnx.ModelProto) -> onnx.ModelProto:
     inputs = {value.name for value in graph.input}
     branches = [(name, _zeros_branch(graph, name, initializers, inputs)) for name in concat.input]
     branches = [(name, nodes) for name, nodes in branches
-                if nodes is not None and _is_zero_fill(made_by[name])]
+                if nodes is not None and is_zero_fill(made_by[name])]
     if len(branches) != 1:
         raise WidedeepError(f"stage 'deploy' (--cut-zeros-like): expected exactly one input of "
                             f"{concat.name!r} ({list(concat.input)}) to be zeros made by "

@@ -26,7 +26,7 @@ from onnx import shape_inference
 from widedeep_bench import layout
 from widedeep_bench.conversion.graph import constant_value, set_dims
 from widedeep_bench.errors import WidedeepError
-from widedeep_bench.onnx_roles import input_roles
+from widedeep_bench.onnx_roles import describe_value, input_roles
 
 BATCH = "batch"
 CATEGORICAL_ROWS = "cat_rows"  # = 26 * batch: the categorical input has one row per (sample, field)
@@ -39,11 +39,8 @@ def _infer(model: onnx.ModelProto) -> onnx.ModelProto:
         raise WidedeepError(f"stage 'dynamic': shape inference fails with the symbolic batch dims: {exc}") from exc
 
 
-def _dims(value: onnx.ValueInfoProto) -> list | None:
-    tensor_type = value.type.tensor_type
-    if not tensor_type.HasField("shape"):
-        return None
-    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tensor_type.shape.dim]
+def _dims(value: onnx.ValueInfoProto) -> tuple | None:
+    return describe_value(value).shape
 
 
 def _declare_batch_reshapes(model: onnx.ModelProto) -> None:

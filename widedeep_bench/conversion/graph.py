@@ -76,3 +76,11 @@ def unique_node_name(graph: onnx.GraphProto, wanted: str) -> str:
         suffix += 1
         name = f"{wanted}_{suffix}"
     return name
+
+
+def is_zero_fill(node: onnx.NodeProto) -> bool:
+    """A ``ConstantOfShape`` that fills with 0 (its ``value`` attribute zero, or absent: the default)."""
+    if node.op_type != "ConstantOfShape":
+        return False
+    values = [onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == "value"]
+    return not values or not onnx.numpy_helper.to_array(values[0]).any()

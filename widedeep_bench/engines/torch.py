@@ -175,11 +175,10 @@ def _is_zeros(g: _Graph, tensor: str, roles: Roles) -> bool:
     """True for the zeros_like graph input or a ``ConstantOfShape`` filled with 0 (its default)."""
     if tensor == roles.zeros_like:
         return True
+    from widedeep_bench.conversion.graph import is_zero_fill
+
     node = g.made_by.get(tensor)
-    if node is None or node.op_type != "ConstantOfShape":
-        return False
-    value = g.attribute(node, "value", None)
-    return value is None or not _tensor_value(value).any()
+    return node is not None and is_zero_fill(node)
 
 
 def _check_head(g: _Graph, logit: str, roles: Roles) -> None:
@@ -193,12 +192,6 @@ def _check_head(g: _Graph, logit: str, roles: Roles) -> None:
     g.axis_is_last_of_2d(softmax, "head", default=1)  # 1 before opset 13, -1 since: both the last of [N, 2]
     if softmax.output[0] != roles.output:
         raise g.fail(f"head Softmax {softmax.name!r} writes {softmax.output[0]!r}, not the output {roles.output!r}")
-
-
-def _tensor_value(tensor) -> np.ndarray:
-    from onnx import numpy_helper
-
-    return numpy_helper.to_array(tensor)
 
 
 def weights_from_onnx(path: Path) -> tuple[Roles, WideDeepWeights]:
