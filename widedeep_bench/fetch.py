@@ -2,7 +2,11 @@
 
 ``fetch_assets()`` is what ``python -m widedeep_bench fetch`` runs. Each file is downloaded to
 ``<name>.part`` (resumed with an HTTP Range request after a dropped connection or an earlier run),
-checked against its pin in ``assets.lock.json``, then renamed into place. The SavedModel tar is
+checked against its pin in ``assets.lock.json``, then renamed into place. A resume is conditional:
+the validator the server gave when the download started (strong ``ETag``, else ``Last-Modified``)
+is kept in ``<name>.part.validator`` and sent as ``If-Range``, so a file that changed upstream comes
+back whole (HTTP 200) instead of as new bytes spliced onto old ones; a ``.part`` with no validator is
+restarted from zero. The SavedModel tar is
 unpacked into a temporary directory that is renamed into place only when every member is safe.
 """
 
@@ -20,7 +24,7 @@ from pathlib import Path
 from widedeep_bench import __version__
 from widedeep_bench.assets import (ASSET_NAMES, SEED_ASSETS, assets_dir, changed_file_error, download_path, pin,
                                    read_lock, unpacked_dir)
-from widedeep_bench.cache import atomic_directory, file_sha256, lock_for, tree_sha256
+from widedeep_bench.cache import atomic_directory, atomic_file, file_sha256, lock_for, tree_sha256
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.progress import progress, say
 
@@ -30,6 +34,7 @@ ATTEMPTS = 4
 BACKOFF_S = 0.5  # doubled after each failed attempt: 0.5, 1, 2 s
 RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+UNSATISFIED_RANGE = re.compile(r"bytes \*/(\d+)")  # Content-Range of an HTTP 416: the full size
 
 
 def hand_placement_hint(names=ASSET_NAMES) -> str:
@@ -46,24 +51,37 @@ def download(url: str, part: Path, *, offline_hint: str = "", attempts: int = AT
              timeout: float = SOCKET_TIMEOUT_S) -> None:
     """Complete ``part`` with the bytes of ``url``, resuming what is already there.
 
-    Failures after the server has answered once (dropped connection, short body, HTTP 5xx) are retried
-    up to ``attempts`` times with backoff, each resuming by HTTP Range. Failing to reach the server at
-    all is not retried: offline is the common cause, and the error says at once what to do instead.
+    A resume sends ``Range`` with ``If-Range: <validator saved when the download started>``; a
+    ``part`` without a saved validator is restarted from zero, since nothing shows the bytes in it
+    are from the file upstream now. Failures after the server has answered once (dropped connection,
+    short body, HTTP 5xx) are retried up to ``attempts`` times with backoff, each resuming likewise.
+    Failing to reach the server at all is not retried: offline is the common cause, and the error
+    says at once what to do instead.
     """
     reached = False
     failure: object = None
     for attempt in range(1, attempts + 1):
         have = part.stat().st_size if part.exists() else 0
+        validator = saved_validator(part)
+        if have and validator is None:
+            say(f"{part.name}: no validator (ETag or Last-Modified) was saved when this download started, "
+                f"so its {have} bytes may be from an older version of the file; restarting from zero")
+            restart(part)
+            have = 0
         headers = {"User-Agent": f"widedeep_bench/{__version__}"}
         if have:
             headers["Range"] = f"bytes={have}-"
+            headers["If-Range"] = validator
         try:
             response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
         except urllib.error.HTTPError as exc:
             exc.close()
             reached = True
             if exc.code == 416 and have:
-                part.unlink()  # the partial file is longer than the resource: it cannot be resumed
+                if already_complete(part, have, validator, exc.headers):
+                    validator_path(part).unlink(missing_ok=True)
+                    return
+                restart(part)  # the partial file is longer than the resource: it cannot be resumed
             elif exc.code not in RETRY_STATUSES:
                 raise WidedeepError(f"{url}: HTTP {exc.code} {exc.reason}\n{offline_hint}") from exc
             failure = f"HTTP {exc.code} {exc.reason}"
@@ -77,7 +95,8 @@ def download(url: str, part: Path, *, offline_hint: str = "", attempts: int = AT
             reached = True
             try:
                 with response:
-                    if write_body(response, part, have):
+                    if write_body(response, part, have, validator):
+                        validator_path(part).unlink(missing_ok=True)
                         return
                 failure = "the connection closed before the end of the body"
             except (OSError, http.client.HTTPException) as exc:
@@ -90,26 +109,88 @@ def download(url: str, part: Path, *, offline_hint: str = "", attempts: int = AT
                         f"{part} is kept; running fetch again resumes it.")
 
 
-def write_body(response, part: Path, have: int) -> bool:
-    """Append (HTTP 206) or write (HTTP 200) the body to ``part``; True when it holds the whole file."""
+def validator_path(part: Path) -> Path:
+    """Where the validator of the download in ``part`` is kept: ``<name>.part.validator``."""
+    return part.with_name(part.name + ".validator")
+
+
+def saved_validator(part: Path) -> str | None:
+    try:
+        return validator_path(part).read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def validator_of(headers) -> str | None:
+    """What identifies this version of the file, usable in ``If-Range``: a strong ``ETag``, else
+    ``Last-Modified``; None when the server gave neither (a weak ETag cannot be used in If-Range)."""
+    etag = (headers.get("ETag") or "").strip()
+    if etag and not etag.startswith("W/"):
+        return etag
+    return (headers.get("Last-Modified") or "").strip() or None
+
+
+def restart(part: Path) -> None:
+    """Throw away a partial download and its validator, so the next request starts from zero."""
+    part.unlink(missing_ok=True)
+    validator_path(part).unlink(missing_ok=True)
+
+
+def already_complete(part: Path, have: int, validator: str | None, headers) -> bool:
+    """Whether an HTTP 416 to ``Range: bytes=<have>-`` (sent with ``If-Range: validator``) means ``part``
+    already holds the whole file: the range starts at its end (``Content-Range: bytes */<have>``) of
+    the same version (the server honoured If-Range, and any validator it sent is the saved one)."""
+    match = UNSATISFIED_RANGE.fullmatch((headers.get("Content-Range") or "").strip())
+    return validator is not None and match is not None and int(match[1]) == have and same_version(validator, headers)
+
+
+def same_version(validator: str | None, headers) -> bool:
+    """False when the response names its version (ETag or Last-Modified) and ``validator`` is not it."""
+    given = {value.strip() for value in (headers.get("ETag"), headers.get("Last-Modified")) if value}
+    return not given or validator in given
+
+
+def write_body(response, part: Path, have: int, validator: str | None = None) -> bool:
+    """Append (HTTP 206) or write (HTTP 200) the body to ``part``; True when it holds the whole file.
+
+    An HTTP 200 restarts ``part`` from zero (the file changed upstream, so If-Range failed, or the
+    server ignores ranges) and saves the response's validator beside it for a later resume.
+    """
     if response.status == 206:
         match = CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", ""))
         if not match or int(match[1]) != have:
-            part.unlink()
+            restart(part)
             raise http.client.HTTPException(f"asked for bytes {have}-, got Content-Range "
                                             f"{response.headers.get('Content-Range')!r}; restarting")
+        if not same_version(validator, response.headers):  # a server that ignored If-Range
+            restart(part)
+            raise http.client.HTTPException(f"asked to resume version {validator}, got bytes of version "
+                                            f"{validator_of(response.headers)}; restarting")
         total, mode = (None if match[3] == "*" else int(match[3])), "ab"
-    elif response.status == 200:  # the server ignored the Range header: start over
+    elif response.status == 200:  # the file changed upstream, or the server ignored the Range header
+        if have:
+            say(f"{part.name}: the server sent the whole file (it changed upstream, or the server ignores "
+                "ranges); restarting from zero")
         length = response.headers.get("Content-Length")
         total, mode, have = (int(length) if length else None), "wb", 0
     else:
         raise http.client.HTTPException(f"unexpected HTTP {response.status}")
     with part.open(mode) as out, progress(desc=f"fetch {part.name.removesuffix('.part')}", total=total,
                                           unit="B", unit_scale=True, unit_divisor=1024, initial=have) as bar:
+        if mode == "wb":  # the part is empty now: the validator saved from here on names its bytes
+            save_validator(part, validator_of(response.headers))
         for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
             out.write(chunk)
             bar.update(len(chunk))
     return total is None or part.stat().st_size == total
+
+
+def save_validator(part: Path, validator: str | None) -> None:
+    if validator is None:
+        validator_path(part).unlink(missing_ok=True)
+        return
+    with atomic_file(validator_path(part)) as tmp:
+        tmp.write_text(validator + "\n")
 
 
 def refuse_unsafe_members(archive: Path, tar: tarfile.TarFile, destination: Path) -> None:

@@ -1,10 +1,12 @@
-"""Fixtures for the asset tests: a private cache, and a local HTTP server that honours Range requests.
+"""Fixtures for the asset tests: a private cache, and a local HTTP server that honours Range and If-Range.
 
 Nothing here touches the network: the server listens on 127.0.0.1 on a free port, in a thread.
 """
 
 from __future__ import annotations
 
+import email.utils
+import hashlib
 import re
 import socket
 import sys
@@ -35,17 +37,40 @@ def cache(tmp_path, monkeypatch) -> Path:
 
 @dataclass
 class FileServer:
-    """Serves ``files[path] = bytes``; records each request as ``(path, Range header or None)``."""
+    """Serves ``files[path] = bytes``; records each request as ``(path, Range header or None)`` in
+    ``requests`` and its If-Range header (or None) in ``if_ranges``.
+
+    Every response names the file's version, derived from its bytes, as ``validators`` says:
+    "etag" (a strong ETag and Last-Modified), "last-modified" (only that), "weak-etag" (a weak ETag
+    and nothing else) or "none". A Range request whose If-Range is not the current ETag or
+    Last-Modified gets the whole file (HTTP 200), as RFC 9110 says, unless ``honour_if_range`` is off.
+    """
 
     port: int = 0
     files: dict[str, bytes] = field(default_factory=dict)
     requests: list[tuple[str, str | None]] = field(default_factory=list)
+    if_ranges: list[str | None] = field(default_factory=list)
     drop_after: dict[str, list[int]] = field(default_factory=dict)  # per path, per request: bytes before hanging up
     honour_range: bool = True
+    honour_if_range: bool = True
+    validators: str = "etag"
     delay_s: float = 0.0  # before each response, so that concurrent clients overlap
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
+
+    def etag(self, path: str) -> str:
+        return '"%s"' % hashlib.sha256(self.files[path]).hexdigest()[:16]
+
+    def last_modified(self, path: str) -> str:
+        seconds = 1_500_000_000 + int(hashlib.sha256(self.files[path]).hexdigest()[:7], 16)
+        return email.utils.formatdate(seconds, usegmt=True)
+
+    def version_headers(self, path: str) -> dict[str, str]:
+        return {"etag": {"ETag": self.etag(path), "Last-Modified": self.last_modified(path)},
+                "last-modified": {"Last-Modified": self.last_modified(path)},
+                "weak-etag": {"ETag": "W/" + self.etag(path)},
+                "none": {}}[self.validators]
 
 
 def handler_for(server: FileServer) -> type[BaseHTTPRequestHandler]:
@@ -55,25 +80,36 @@ def handler_for(server: FileServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             path = self.path.lstrip("/")
             server.requests.append((path, self.headers.get("Range")))
+            server.if_ranges.append(self.headers.get("If-Range"))
             time.sleep(server.delay_s)
             body = server.files.get(path)
             if body is None:
                 self.send_error(404)
                 return
+            version = server.version_headers(path)
             start = 0
             match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
+            if_range = self.headers.get("If-Range")
+            if match and server.honour_if_range and if_range is not None:
+                strong = [value for value in version.values() if not value.startswith("W/")]
+                if if_range not in strong:  # the client's bytes are of another version: send it all
+                    match = None
             if match and server.honour_range:
                 start = int(match[1])
                 if start >= len(body):
                     self.send_response(416)
                     self.send_header("Content-Range", f"bytes */{len(body)}")
                     self.send_header("Content-Length", "0")
+                    for name, value in version.items():
+                        self.send_header(name, value)
                     self.end_headers()
                     return
                 self.send_response(206)
                 self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
             else:
                 self.send_response(200)
+            for name, value in version.items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(body) - start))
             self.end_headers()
             drops = server.drop_after.get(path)

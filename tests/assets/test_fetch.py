@@ -27,6 +27,20 @@ def served_csv(server):
     return {"eval_csv": server.url("eval.csv")}
 
 
+def part_and_validator():
+    part = download_path("eval_csv").with_name("eval.csv.part")
+    return part, part.with_name("eval.csv.part.validator")
+
+
+def leave_a_partial_download(server, served_csv, keep: int) -> None:
+    """A first run that loses its connection after ``keep`` bytes on every attempt, as a flaky link does."""
+    server.drop_after["eval.csv"] = [keep] + [0] * (fetch.ATTEMPTS - 1)
+    with pytest.raises(WidedeepError, match="running fetch again resumes it"):
+        fetch_assets(["eval_csv"], urls=served_csv)
+    server.requests.clear()
+    server.if_ranges.clear()
+
+
 def test_first_fetch_downloads_the_file_and_pins_its_sha256(cache, server, served_csv):
     result = fetch_assets(["eval_csv"], urls=served_csv)["eval_csv"]
 
@@ -76,15 +90,113 @@ def test_repin_accepts_a_knowingly_replaced_file(cache, server, served_csv):
 
 
 def test_partial_download_is_resumed_with_a_range_request(cache, server, served_csv):
-    part = download_path("eval_csv").with_name("eval.csv.part")
+    part, validator = part_and_validator()
     part.parent.mkdir(parents=True)
     part.write_bytes(CSV[:1000])
+    validator.write_text(server.etag("eval.csv") + "\n")
 
     fetch_assets(["eval_csv"], urls=served_csv)
 
     assert server.requests == [("eval.csv", "bytes=1000-")]
     assert download_path("eval_csv").read_bytes() == CSV
-    assert not part.exists()
+    assert not part.exists() and not validator.exists()
+
+
+@pytest.mark.parametrize("validators, sent", [("etag", "etag"), ("last-modified", "last_modified")])
+def test_resume_of_an_unchanged_file_sends_if_range_and_appends(cache, server, served_csv, validators, sent):
+    server.validators = validators
+    leave_a_partial_download(server, served_csv, keep=1000)
+    part, validator = part_and_validator()
+    assert part.read_bytes() == CSV[:1000]
+    assert validator.read_text().strip() == getattr(server, sent)("eval.csv")
+
+    assert fetch_assets(["eval_csv"], urls=served_csv)["eval_csv"]["status"] == "downloaded"
+
+    assert server.requests == [("eval.csv", "bytes=1000-")]
+    assert server.if_ranges == [getattr(server, sent)("eval.csv")]
+    assert download_path("eval_csv").read_bytes() == CSV
+    assert not part.exists() and not validator.exists()
+
+
+@pytest.mark.parametrize("validators", ["etag", "last-modified"])
+def test_file_changed_upstream_between_runs_is_downloaded_whole_not_spliced(cache, server, served_csv,
+                                                                             validators):
+    server.validators = validators
+    leave_a_partial_download(server, served_csv, keep=1000)
+    new = CSV.replace(b"0a1b2c3d", b"99999999")  # same length: a splice would look complete
+    server.files["eval.csv"] = new
+
+    result = fetch_assets(["eval_csv"], urls=served_csv)["eval_csv"]
+
+    assert server.requests == [("eval.csv", "bytes=1000-")]  # answered 200: If-Range did not match
+    assert download_path("eval_csv").read_bytes() == new
+    assert result["sha256"] == read_lock()["eval_csv"]["sha256"] == sha256(new)
+    assert not part_and_validator()[1].exists()
+
+
+def test_changed_file_from_a_server_that_ignores_if_range_is_restarted(cache, server, served_csv):
+    leave_a_partial_download(server, served_csv, keep=1000)
+    new = CSV.replace(b"0a1b2c3d", b"99999999")
+    server.files["eval.csv"] = new
+    server.honour_if_range = False  # answers 206 with the new file's bytes, and its new ETag
+
+    fetch_assets(["eval_csv"], urls=served_csv)
+
+    assert server.requests == [("eval.csv", "bytes=1000-"), ("eval.csv", None)]
+    assert download_path("eval_csv").read_bytes() == new
+
+
+def test_partial_download_without_a_saved_validator_restarts_from_zero(cache, server, served_csv, monkeypatch):
+    said = []
+    monkeypatch.setattr(fetch, "say", said.append)
+    part, validator = part_and_validator()
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"bytes of some older version")
+
+    fetch_assets(["eval_csv"], urls=served_csv)
+
+    assert server.requests == [("eval.csv", None)]
+    assert download_path("eval_csv").read_bytes() == CSV
+    assert any("no validator" in line and "restarting from zero" in line for line in said)
+
+
+@pytest.mark.parametrize("validators", ["none", "weak-etag"])
+def test_server_without_a_strong_validator_is_never_resumed(cache, server, served_csv, validators):
+    server.validators = validators
+    server.drop_after["eval.csv"] = [5000]
+
+    fetch_assets(["eval_csv"], urls=served_csv)
+
+    assert server.requests == [("eval.csv", None), ("eval.csv", None)]
+    assert download_path("eval_csv").read_bytes() == CSV
+
+
+def test_complete_partial_download_answered_416_is_kept(cache, server, served_csv):
+    part, validator = part_and_validator()
+    part.parent.mkdir(parents=True)
+    part.write_bytes(CSV)
+    validator.write_text(server.etag("eval.csv") + "\n")
+
+    assert fetch_assets(["eval_csv"], urls=served_csv)["eval_csv"]["status"] == "downloaded"
+
+    assert server.requests == [("eval.csv", f"bytes={len(CSV)}-")]  # no second download
+    assert server.if_ranges == [server.etag("eval.csv")]
+    assert download_path("eval_csv").read_bytes() == CSV
+    assert not part.exists() and not validator.exists()
+
+
+def test_complete_partial_download_of_an_older_version_is_replaced(cache, server, served_csv):
+    part, validator = part_and_validator()
+    part.parent.mkdir(parents=True)
+    part.write_bytes(CSV)
+    validator.write_text(server.etag("eval.csv") + "\n")
+    new = CSV.replace(b"0a1b2c3d", b"99999999")
+    server.files["eval.csv"] = new
+
+    fetch_assets(["eval_csv"], urls=served_csv)
+
+    assert server.requests == [("eval.csv", f"bytes={len(CSV)}-")]  # If-Range failed: 200, whole file
+    assert download_path("eval_csv").read_bytes() == new
 
 
 def test_connection_dropped_mid_body_is_retried_and_completes(cache, server, served_csv):
@@ -98,19 +210,22 @@ def test_connection_dropped_mid_body_is_retried_and_completes(cache, server, ser
 
 def test_server_that_ignores_range_gives_a_whole_fresh_file(cache, server, served_csv):
     server.honour_range = False
-    part = download_path("eval_csv").with_name("eval.csv.part")
+    part, validator = part_and_validator()
     part.parent.mkdir(parents=True)
     part.write_bytes(b"stale bytes from another file")
+    validator.write_text(server.etag("eval.csv") + "\n")
 
     fetch_assets(["eval_csv"], urls=served_csv)
 
+    assert server.requests == [("eval.csv", "bytes=29-")]  # answered 200: written from zero, not appended
     assert download_path("eval_csv").read_bytes() == CSV
 
 
 def test_partial_file_longer_than_the_resource_is_restarted(cache, server, served_csv):
-    part = download_path("eval_csv").with_name("eval.csv.part")
+    part, validator = part_and_validator()
     part.parent.mkdir(parents=True)
     part.write_bytes(CSV + b"trailing garbage")
+    validator.write_text(server.etag("eval.csv") + "\n")
 
     fetch_assets(["eval_csv"], urls=served_csv)
 
@@ -126,6 +241,8 @@ def test_retries_are_bounded_and_keep_the_partial_file(cache, server, served_csv
 
     assert len(server.requests) == fetch.ATTEMPTS
     assert download_path("eval_csv").with_name("eval.csv.part").read_bytes() == CSV[: 100 * fetch.ATTEMPTS]
+    assert part_and_validator()[1].read_text().strip() == server.etag("eval.csv")  # so the next run resumes
+    assert server.if_ranges == [None] + [server.etag("eval.csv")] * (fetch.ATTEMPTS - 1)
     assert not download_path("eval_csv").exists()
     assert "eval_csv" not in read_lock()
 
