@@ -86,3 +86,94 @@ def test_non_text_values_are_rejected(values, message):
 def test_non_positive_bucket_count_is_rejected():
     with pytest.raises(WidedeepError, match="positive bucket count, got 0"):
         hashing.fingerprint_buckets(["a"], 0)
+
+
+def dictionary_chunks(values: list[str], sizes: list[int]):
+    """``values`` as a ChunkedArray of ``dictionary<int32, string>`` chunks of ``sizes`` rows, each with
+    its own dictionary, as pyarrow's CSV reader gives them."""
+    import pyarrow as pa
+
+    chunks, start = [], 0
+    for size in sizes:
+        chunks.append(pa.array(values[start:start + size], pa.string()).dictionary_encode())
+        start += size
+    assert start == len(values)
+    return pa.chunked_array(chunks, pa.dictionary(pa.int32(), pa.string()))
+
+
+def test_dictionary_encoded_chunks_equal_tensorflow_to_hash_bucket_fast():
+    tf = pytest.importorskip("tensorflow", reason="tensorflow not importable: cannot compare with TF's own hash")
+    values = sample_values(3000, seed=3)
+    expected = tf.strings.to_hash_bucket_fast(tf.constant(values), 1000).numpy()
+    chunked = dictionary_chunks(values, [1000, 1, 0, 1999])
+    np.testing.assert_array_equal(bucketize(chunked), expected)
+    np.testing.assert_array_equal(bucketize(chunked, dtype=np.int16), expected)
+    assert bucketize(chunked, dtype=np.int16).dtype == np.int16
+
+
+def test_a_value_in_several_chunks_is_hashed_once(monkeypatch):
+    calls = []
+    fingerprint64 = farmhash.fingerprint64
+    monkeypatch.setattr(farmhash, "fingerprint64", lambda text: calls.append(text) or fingerprint64(text))
+    values = ["a", "b", "", "a", "c", "b", "a", ""] * 50
+    buckets = bucketize(dictionary_chunks(values, [3, 5, 392]))
+    assert sorted(calls) == ["", "a", "b", "c"]
+    np.testing.assert_array_equal(buckets, [fingerprint64(value) % 1000 for value in values])
+
+
+def test_before_hashing_sees_the_distinct_values_and_can_refuse_them(monkeypatch):
+    calls, seen = [], []
+    fingerprint64 = farmhash.fingerprint64
+    monkeypatch.setattr(farmhash, "fingerprint64", lambda text: calls.append(text) or fingerprint64(text))
+    values = dictionary_chunks(["x", "y", "x", "z", "y"], [2, 3])
+
+    bucketize(values, before_hashing=lambda distinct: seen.append(sorted(distinct.to_pylist())))
+    assert seen == [["x", "y", "z"]]
+
+    calls.clear()
+
+    def refuse(distinct):
+        raise WidedeepError("refused")
+
+    with pytest.raises(WidedeepError, match="refused"):
+        bucketize(values, before_hashing=refuse)
+    assert calls == []  # refused before anything was hashed
+
+
+def test_missing_value_in_a_later_chunk_is_named_by_its_row():
+    import pyarrow as pa
+
+    values = pa.chunked_array([pa.array(["a", "b"]), pa.array(["c", None])])
+    with pytest.raises(WidedeepError, match="value 3 is missing"):
+        bucketize(values)
+    null_entry = pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int32()), pa.array(["a", None]))
+    with pytest.raises(WidedeepError, match="value 1 is missing"):
+        bucketize(null_entry)
+
+
+def test_a_bucket_count_the_output_type_cannot_hold_is_rejected():
+    with pytest.raises(WidedeepError, match="40000 buckets do not fit int16"):
+        bucketize(["a"], 40000, dtype=np.int16)
+
+
+def test_the_csv_reader_hashes_through_bucketize(write_csv, random_lines, monkeypatch):
+    """The eval.csv pipeline runs this module's ``bucketize`` (the function tested above), not a copy."""
+    from widedeep_bench.data import criteo_csv
+
+    calls = []
+
+    def spying_bucketize(*args, **kwargs):
+        calls.append(args[0])
+        return bucketize(*args, **kwargs)
+
+    monkeypatch.setattr(criteo_csv, "PARSE_BLOCK_BYTES", 32 << 10)  # several chunks per column
+    monkeypatch.setattr(criteo_csv, "bucketize", spying_bucketize)
+    lines = random_lines(1500, seed=11)
+    tensors = criteo_csv.read_eval_csv(write_csv("eval.csv", lines))
+
+    assert len(calls) == 1 and len(calls[0]) == 26 * 1500 and calls[0].num_chunks > 26
+    from widedeep_bench import layout
+
+    fields = [dict(zip(layout.CSV_COLUMNS, line.split(","))) for line in lines]
+    expected = [[farmhash.fingerprint64(row[name]) % 1000 for name in layout.FIELD_ORDER] for row in fields]
+    np.testing.assert_array_equal(tensors.categorical[:, 1].reshape(1500, 26), expected)

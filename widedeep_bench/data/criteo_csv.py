@@ -33,7 +33,7 @@ from widedeep_bench.data import criteo_fields as rules
 from widedeep_bench.data import tensor_cache
 from widedeep_bench.data.csv_diagnosis import raise_first_bad_line
 from widedeep_bench.data.eval_tensors import EvalTensors
-from widedeep_bench.data.hashing import fingerprint_buckets
+from widedeep_bench.data.hashing import bucketize
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.progress import say
 
@@ -195,17 +195,19 @@ def _numeric(data: bytes, source: str, columns: list) -> tuple[np.ndarray, np.nd
 
 def _categorical(data: bytes, source: str, columns: list) -> np.ndarray:
     """``[26*N, 2] int64``: row ``26*r + j`` = ``(j, bucket of field j in row r)``."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    encoded = _dictionaries(columns).dictionary_encode()  # the distinct texts of all 26 fields
-    if pc.any(pc.match_substring_regex(encoded.dictionary, rules.CONTROL_PATTERN)).as_py():
-        raise_first_bad_line(data, source, "a control character in a categorical field")
-    say(f"hashing {len(encoded.dictionary)} distinct values of {len(columns)} categorical fields")
-    distinct_buckets = fingerprint_buckets(encoded.dictionary.to_pylist(), layout.BUCKETS).astype(np.int16)
-    # Buckets fit int16; the narrow [26, N] intermediate makes the final interleave cheap.
-    buckets = _spread(columns, distinct_buckets[encoded.indices.to_numpy()],
-                      np.empty((len(columns), len(columns[0])), np.int16))
-    return _interleave(buckets)
+    def refuse_control_characters(distinct) -> None:  # the distinct texts of all 26 fields, before hashing
+        if pc.any(pc.match_substring_regex(distinct, rules.CONTROL_PATTERN)).as_py():
+            raise_first_bad_line(data, source, "a control character in a categorical field")
+        say(f"hashing {len(distinct)} distinct values of {len(columns)} categorical fields")
+
+    # The 26 columns end to end (column-major), so the buckets come back as [26, N]. Buckets fit int16;
+    # the narrow [26, N] intermediate makes the final interleave cheap.
+    chunks = pa.chunked_array([chunk for column in columns for chunk in column.chunks], type=columns[0].type)
+    buckets = bucketize(chunks, layout.BUCKETS, dtype=np.int16, before_hashing=refuse_control_characters)
+    return _interleave(buckets.reshape(len(columns), len(columns[0])))
 
 
 def _interleave(buckets: np.ndarray) -> np.ndarray:
