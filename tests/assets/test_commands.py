@@ -46,7 +46,10 @@ def tf_original(monkeypatch):
     """Fakes the CSV reader and the TF run; records which (saved_model, rows) were evaluated."""
     calls = []
     tensors = {"labelled": True}
+    from widedeep_bench.data.criteo_csv import PREPROCESS_VERSION
+
     reader = types.ModuleType("widedeep_bench.data.criteo_csv")
+    reader.PREPROCESS_VERSION = PREPROCESS_VERSION  # part of the cached-probabilities key
     # Like the real reader, the tensors carry their file's path and digest (the digest keys the cache).
     reader.load_eval_tensors = lambda path: labelled_tensors(labelled=tensors["labelled"], sha256=file_sha256(path),
                                                              source=str(path))
