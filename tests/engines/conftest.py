@@ -21,26 +21,6 @@ ROWS = 1024  # one batch at the accuracy run's batch size
 
 
 @pytest.fixture(scope="session")
-def engine_weights(tiny_weights):
-    return tiny_weights
-
-
-@pytest.fixture(scope="session")
-def engine_saved_model(tiny_saved_model) -> Path:
-    return tiny_saved_model
-
-
-@pytest.fixture(scope="session")
-def engine_onnx(converted_onnx) -> Path:
-    return converted_onnx
-
-
-@pytest.fixture(scope="session")
-def vendor_style_onnx(ixrt_onnx) -> Path:
-    return ixrt_onnx
-
-
-@pytest.fixture(scope="session")
 def engine_rows(tmp_path_factory) -> EvalTensors:
     """``ROWS`` rows in Criteo's format (synthetic, with Criteo's marginals), preprocessed like eval.csv."""
     from widedeep_bench.data.criteo_csv import read_eval_csv
@@ -50,11 +30,11 @@ def engine_rows(tmp_path_factory) -> EvalTensors:
 
 
 @pytest.fixture(scope="session")
-def tf_probabilities(engine_saved_model, engine_rows) -> np.ndarray:
+def tf_probabilities(tiny_saved_model, engine_rows) -> np.ndarray:
     """The TF original's ``[ROWS, 2]`` probabilities for ``engine_rows``: what every engine must match."""
     from widedeep_bench.engines import make_runner
 
-    with make_runner("tensorflow", engine_saved_model) as runner:
+    with make_runner("tensorflow", tiny_saved_model) as runner:
         return runner.infer(engine_rows.categorical, engine_rows.numeric)
 
 

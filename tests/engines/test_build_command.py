@@ -16,21 +16,21 @@ def build(capsys, *args) -> tuple[int, dict | None, str]:
     return status, json.loads(lines[-1]) if status == 0 else None, captured.err
 
 
-def test_build_prints_the_key_and_then_reports_the_cached_engine(private_cache, engine_onnx, capsys):
-    status, first, _ = build(capsys, "--onnx", engine_onnx, "--backend", "onnxruntime", "--precision", "fp32")
+def test_build_prints_the_key_and_then_reports_the_cached_engine(private_cache, converted_onnx, capsys):
+    status, first, _ = build(capsys, "--onnx", converted_onnx, "--backend", "onnxruntime", "--precision", "fp32")
     assert status == 0
     assert set(first) == {"key", "cached", "build_seconds", "artifact", "runner", "version", "precision"}
     assert first["cached"] is False and first["build_seconds"] > 0
     assert (first["runner"], first["precision"]) == ("onnxruntime", "fp32")
-    status, second, _ = build(capsys, "--onnx", engine_onnx, "--backend", "onnxruntime", "--precision", "fp32")
+    status, second, _ = build(capsys, "--onnx", converted_onnx, "--backend", "onnxruntime", "--precision", "fp32")
     assert status == 0 and second["cached"] is True
     assert (second["key"], second["artifact"]) == (first["key"], first["artifact"])
     assert len((private_cache / "builds.log").read_text().splitlines()) == 1
 
 
-def test_another_precision_or_batch_profile_is_another_build(private_cache, engine_onnx, capsys):
-    _, fp32, _ = build(capsys, "--onnx", engine_onnx, "--backend", "onnxruntime", "--precision", "fp32")
-    _, fp16, _ = build(capsys, "--onnx", engine_onnx, "--backend", "onnxruntime", "--precision", "fp16")
+def test_another_precision_or_batch_profile_is_another_build(private_cache, converted_onnx, capsys):
+    _, fp32, _ = build(capsys, "--onnx", converted_onnx, "--backend", "onnxruntime", "--precision", "fp32")
+    _, fp16, _ = build(capsys, "--onnx", converted_onnx, "--backend", "onnxruntime", "--precision", "fp16")
     assert fp16["cached"] is False and fp16["key"] != fp32["key"] and fp16["key"].startswith("onnxruntime-fp16-")
 
 
@@ -42,8 +42,8 @@ def test_another_precision_or_batch_profile_is_another_build(private_cache, engi
     (["--backend", "tvm"], ["unknown runner 'tvm'"]),
     (["--backend", "onnxruntime", "--min-batch", "2048", "--opt-batch", "1024"], ["2048/1024/16384"]),
 ])
-def test_build_errors_say_what_is_wrong(private_cache, engine_onnx, capsys, args, words):
-    status, _, err = build(capsys, "--onnx", engine_onnx, *args)
+def test_build_errors_say_what_is_wrong(private_cache, converted_onnx, capsys, args, words):
+    status, _, err = build(capsys, "--onnx", converted_onnx, *args)
     assert status == 2
     for word in words:
         assert word in err

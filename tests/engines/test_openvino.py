@@ -11,10 +11,10 @@ from widedeep_bench.errors import WidedeepError
 ov = pytest.importorskip("openvino", reason="openvino not importable")
 
 
-def test_the_artifact_is_the_exported_compiled_blob_and_is_reused(private_cache, engine_onnx):
-    with make_runner("openvino", engine_onnx) as first:
+def test_the_artifact_is_the_exported_compiled_blob_and_is_reused(private_cache, converted_onnx):
+    with make_runner("openvino", converted_onnx) as first:
         pass
-    with make_runner("openvino", engine_onnx) as second:
+    with make_runner("openvino", converted_onnx) as second:
         assert second.request.get_compiled_model().get_property("INFERENCE_PRECISION_HINT") == ov.Type.f32
     assert first.build_record.artifact.name == "model.blob" and first.build_record.artifact.stat().st_size > 0
     assert (first.build_record.cached, second.build_record.cached) == (False, True)
@@ -29,6 +29,6 @@ def test_fp16_is_offered_only_where_the_cpu_reports_it():
         assert reason == f"the CPU has no FP16 inference (OPTIMIZATION_CAPABILITIES: {capabilities})"
 
 
-def test_providers_are_refused_since_openvino_has_none(engine_onnx):
+def test_providers_are_refused_since_openvino_has_none(converted_onnx):
     with pytest.raises(WidedeepError, match="openvino has no providers"):
-        make_runner("openvino", engine_onnx, EngineOptions(providers=("CUDAExecutionProvider",)))
+        make_runner("openvino", converted_onnx, EngineOptions(providers=("CUDAExecutionProvider",)))

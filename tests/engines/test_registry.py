@@ -20,12 +20,12 @@ def test_the_core_runners_are_available_on_every_machine():
 
 
 @pytest.mark.parametrize("name", ["tensorrt", "ixrt"])
-def test_a_missing_runtime_is_named_with_the_import_error_and_the_alternatives(name, engine_onnx):
+def test_a_missing_runtime_is_named_with_the_import_error_and_the_alternatives(name, converted_onnx):
     if importlib.util.find_spec(name) is not None:
         pytest.skip(f"{name} is importable on this machine")
     assert available_runners()[name] == f"{name} not importable: No module named '{name}'"
     with pytest.raises(WidedeepError) as raised:
-        make_runner(name, engine_onnx)
+        make_runner(name, converted_onnx)
     message = str(raised.value)
     assert f"{name} not importable: No module named '{name}'" in message
     assert "Available: [" in message and "'onnxruntime'" in message
@@ -36,10 +36,10 @@ def test_an_unknown_runner_lists_the_known_ones():
         make_runner("onnx-runtime", None)
 
 
-def test_the_tf_original_runs_fp32_only(engine_saved_model):
+def test_the_tf_original_runs_fp32_only(tiny_saved_model):
     assert available_runners(EngineOptions(precision="fp16"))["tensorflow"] == "tensorflow runs fp32 only, not fp16"
     with pytest.raises(WidedeepError, match="tensorflow runs fp32 only, not fp16"):
-        make_runner("tensorflow", engine_saved_model, EngineOptions(precision="fp16"))
+        make_runner("tensorflow", tiny_saved_model, EngineOptions(precision="fp16"))
 
 
 @pytest.mark.parametrize("options, words", [

@@ -30,24 +30,24 @@ EVERY_RUNNER = ENGINES + [_case("null", "fp32")]
 COMPILED_FP32 = [_case(name, "fp32") for name in RUNNERS if name not in ("tensorflow", "null")]
 
 
-def _model_for(name, engine_saved_model, engine_onnx):
-    return {"tensorflow": engine_saved_model, "null": None}.get(name, engine_onnx)
+def _model_for(name, tiny_saved_model, converted_onnx):
+    return {"tensorflow": tiny_saved_model, "null": None}.get(name, converted_onnx)
 
 
 @pytest.fixture(scope="module", params=ENGINES)
-def active_engine(request, engine_saved_model, engine_onnx):
+def active_engine(request, tiny_saved_model, converted_onnx):
     """An activated runner (engine built or taken from the cache), shared by this module's tests."""
     name, precision = request.param
-    with make_runner(name, _model_for(name, engine_saved_model, engine_onnx),
+    with make_runner(name, _model_for(name, tiny_saved_model, converted_onnx),
                      EngineOptions(precision=precision)) as runner:
         yield runner
 
 
 @pytest.fixture(params=EVERY_RUNNER)
-def fresh_runner(request, engine_saved_model, engine_onnx):
+def fresh_runner(request, tiny_saved_model, converted_onnx):
     """A runner that has not been activated."""
     name, precision = request.param
-    return make_runner(name, _model_for(name, engine_saved_model, engine_onnx), EngineOptions(precision=precision))
+    return make_runner(name, _model_for(name, tiny_saved_model, converted_onnx), EngineOptions(precision=precision))
 
 
 def test_probabilities_match_the_tf_original_within_the_precision_tolerance(active_engine, engine_rows,
@@ -68,9 +68,9 @@ def test_any_batch_size_gives_the_same_rows(active_engine, engine_rows, tf_proba
     assert compare(probabilities, tf_probabilities[start:stop], atol=TOLERANCES[active_engine.options.precision].atol)
 
 
-def test_the_tf_original_matches_an_independent_numpy_forward_pass(engine_saved_model, engine_rows, engine_weights,
+def test_the_tf_original_matches_an_independent_numpy_forward_pass(tiny_saved_model, engine_rows, tiny_weights,
                                                                    tf_probabilities):
-    expected = engine_weights.probabilities(engine_rows.categorical, engine_rows.numeric)
+    expected = tiny_weights.probabilities(engine_rows.categorical, engine_rows.numeric)
     result = compare(tf_probabilities, expected, atol=TOLERANCES["fp32"].atol)
     assert result, str(result)
     assert 0.05 < tf_probabilities[:, 1].mean() < 0.95  # a real spread of outputs, not a saturated model
@@ -149,10 +149,10 @@ def test_the_null_runner_returns_a_constant_after_validating(engine_rows):
 
 
 @pytest.mark.parametrize("case", COMPILED_FP32)
-def test_inputs_are_mapped_by_role_whatever_their_names_and_zeros_like_is_fed(case, vendor_style_onnx, engine_rows,
+def test_inputs_are_mapped_by_role_whatever_their_names_and_zeros_like_is_fed(case, ixrt_onnx, engine_rows,
                                                                             tf_probabilities):
     name, precision = case
-    with make_runner(name, vendor_style_onnx, EngineOptions(precision=precision)) as runner:
+    with make_runner(name, ixrt_onnx, EngineOptions(precision=precision)) as runner:
         assert runner.roles.zeros_like is not None
         assert ":" not in runner.roles.categorical + runner.roles.numeric
         probabilities = runner.infer(engine_rows.categorical, engine_rows.numeric)

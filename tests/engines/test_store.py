@@ -198,19 +198,19 @@ def test_the_build_sources_are_the_runner_module_base_and_store():
     assert [path.name for path in OnnxruntimeRunner.build_sources()] == ["onnxruntime.py", "base.py", "store.py"]
 
 
-def test_the_same_build_source_gives_the_same_key(engine_onnx, runner_sources):
-    copied = OnnxruntimeRunner(engine_onnx).engine_key()
+def test_the_same_build_source_gives_the_same_key(converted_onnx, runner_sources):
+    copied = OnnxruntimeRunner(converted_onnx).engine_key()
     assert len(copied.code) == 16
     assert copied.device == ""
-    assert copied == OnnxruntimeRunner(engine_onnx).engine_key()
+    assert copied == OnnxruntimeRunner(converted_onnx).engine_key()
     with pytest.MonkeyPatch.context() as unpatched:
         unpatched.delattr(OnnxruntimeRunner, "build_sources")  # back to the real files: same bytes, same key
-        assert OnnxruntimeRunner(engine_onnx).engine_key() == copied
+        assert OnnxruntimeRunner(converted_onnx).engine_key() == copied
 
 
 @pytest.mark.parametrize("edited", ["onnxruntime.py", "base.py", "store.py"])
-def test_an_edited_build_source_gives_a_new_key(engine_onnx, runner_sources, edited):
-    before = OnnxruntimeRunner(engine_onnx).engine_key()
+def test_an_edited_build_source_gives_a_new_key(converted_onnx, runner_sources, edited):
+    before = OnnxruntimeRunner(converted_onnx).engine_key()
     source = runner_sources[edited]
     text = source.read_text()
     if edited == "onnxruntime.py":
@@ -219,13 +219,13 @@ def test_an_edited_build_source_gives_a_new_key(engine_onnx, runner_sources, edi
     else:
         text += "\n# edited\n"
     source.write_text(text)
-    after = OnnxruntimeRunner(engine_onnx).engine_key()
+    after = OnnxruntimeRunner(converted_onnx).engine_key()
     assert after.code != before.code and str(after) != str(before)
     assert {**after.fields(), "code": before.code} == before.fields()  # only the code digest moved
 
 
-def test_an_engine_built_by_other_code_is_rebuilt_not_reused(engine_onnx, private_cache, runner_sources):
-    runner = OnnxruntimeRunner(engine_onnx, EngineOptions(threads=1))
+def test_an_engine_built_by_other_code_is_rebuilt_not_reused(converted_onnx, private_cache, runner_sources):
+    runner = OnnxruntimeRunner(converted_onnx, EngineOptions(threads=1))
     first = runner.build()
     assert (first.cached, runner.build().cached) == (False, True)
     onnxruntime_py = runner_sources["onnxruntime.py"]

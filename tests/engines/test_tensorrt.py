@@ -94,19 +94,19 @@ def pretend_versions(monkeypatch, pretend_gpu):
     monkeypatch.setattr(OnnxruntimeRunner, "version", classmethod(lambda cls: "1.32.0"))
 
 
-def test_the_engine_key_includes_the_batch_profile_where_the_engine_is_compiled_for_it(pretend_versions, engine_onnx):
-    default = TensorrtRunner(engine_onnx, EngineOptions()).engine_key()
-    larger = TensorrtRunner(engine_onnx, EngineOptions(max_batch=32768)).engine_key()
+def test_the_engine_key_includes_the_batch_profile_where_the_engine_is_compiled_for_it(pretend_versions, converted_onnx):
+    default = TensorrtRunner(converted_onnx, EngineOptions()).engine_key()
+    larger = TensorrtRunner(converted_onnx, EngineOptions(max_batch=32768)).engine_key()
     assert default.batch_profile == (1, 1024, 16384)
     assert str(default) != str(larger)
     assert str(default).startswith("tensorrt-fp32-")
-    ort_default = OnnxruntimeRunner(engine_onnx, EngineOptions()).engine_key()
-    ort_larger = OnnxruntimeRunner(engine_onnx, EngineOptions(max_batch=32768)).engine_key()
+    ort_default = OnnxruntimeRunner(converted_onnx, EngineOptions()).engine_key()
+    ort_larger = OnnxruntimeRunner(converted_onnx, EngineOptions(max_batch=32768)).engine_key()
     assert ort_default.batch_profile is None and str(ort_default) == str(ort_larger)
 
 
-def test_tensorrt_and_ixrt_engines_never_share_a_key(pretend_versions, engine_onnx):
-    assert str(TensorrtRunner(engine_onnx).engine_key()) != str(IxrtRunner(engine_onnx).engine_key())
+def test_tensorrt_and_ixrt_engines_never_share_a_key(pretend_versions, converted_onnx):
+    assert str(TensorrtRunner(converted_onnx).engine_key()) != str(IxrtRunner(converted_onnx).engine_key())
 
 
 def test_ixrt_is_the_same_runner_under_another_module_name():
@@ -115,31 +115,31 @@ def test_ixrt_is_the_same_runner_under_another_module_name():
     assert TensorrtRunner.uses_batch_profile and TensorrtRunner.artifact_name == "engine.plan"
 
 
-def test_the_engine_key_names_the_gpu_model_and_compute_capability(pretend_versions, engine_onnx):
-    key = TensorrtRunner(engine_onnx).engine_key()
+def test_the_engine_key_names_the_gpu_model_and_compute_capability(pretend_versions, converted_onnx):
+    key = TensorrtRunner(converted_onnx).engine_key()
     assert key.device == "NVIDIA H100 80GB HBM3 sm_90"
-    assert IxrtRunner(engine_onnx).engine_key().device == "NVIDIA H100 80GB HBM3 sm_90"
-    assert OnnxruntimeRunner(engine_onnx).engine_key().device == ""  # a CPU artifact loads anywhere
+    assert IxrtRunner(converted_onnx).engine_key().device == "NVIDIA H100 80GB HBM3 sm_90"
+    assert OnnxruntimeRunner(converted_onnx).engine_key().device == ""  # a CPU artifact loads anywhere
 
 
 @pytest.mark.parametrize("other", [FakeCudart("NVIDIA A100-SXM4-80GB", 8, 0), FakeCudart(b"NVIDIA H200", 9, 0),
                                    FakeCudart(b"NVIDIA H100 80GB HBM3", 8, 9)],
                          ids=["other-model", "same-capability", "other-capability"])
-def test_a_plan_built_on_one_gpu_model_is_never_keyed_for_another(pretend_versions, pretend_gpu, engine_onnx, other):
-    h100 = TensorrtRunner(engine_onnx).engine_key()
+def test_a_plan_built_on_one_gpu_model_is_never_keyed_for_another(pretend_versions, pretend_gpu, converted_onnx, other):
+    h100 = TensorrtRunner(converted_onnx).engine_key()
     pretend_gpu(other)
-    elsewhere = TensorrtRunner(engine_onnx).engine_key()
+    elsewhere = TensorrtRunner(converted_onnx).engine_key()
     assert elsewhere.device != h100.device and str(elsewhere) != str(h100)
     assert {**elsewhere.fields(), "device": h100.device} == h100.fields()  # only the device moved
 
 
-def test_the_same_gpu_model_on_another_ordinal_shares_the_key(pretend_versions, pretend_gpu, engine_onnx):
-    first = TensorrtRunner(engine_onnx).engine_key()
+def test_the_same_gpu_model_on_another_ordinal_shares_the_key(pretend_versions, pretend_gpu, converted_onnx):
+    first = TensorrtRunner(converted_onnx).engine_key()
     pretend_gpu(FakeCudart(b"NVIDIA H100 80GB HBM3", 9, 0, device=3))
-    assert TensorrtRunner(engine_onnx).engine_key() == first
+    assert TensorrtRunner(converted_onnx).engine_key() == first
 
 
-def test_a_device_query_that_fails_says_so(pretend_versions, pretend_gpu, engine_onnx):
+def test_a_device_query_that_fails_says_so(pretend_versions, pretend_gpu, converted_onnx):
     pretend_gpu(FakeCudart(b"NVIDIA H100 80GB HBM3", 9, 0, fail=True))
     with pytest.raises(WidedeepError, match=r"CUDA cudaGetDeviceProperties\(0\) failed: invalid device ordinal"):
-        TensorrtRunner(engine_onnx).engine_key()
+        TensorrtRunner(converted_onnx).engine_key()

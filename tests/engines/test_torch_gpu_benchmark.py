@@ -92,16 +92,16 @@ def test_bad_arguments_are_refused(bench, capsys, argv, words):
     assert raised.value.code == 2 and words in capsys.readouterr().err
 
 
-def _smoke_argv(engine_onnx, smoke_csv, json_path, *extra, batches=("64", "128")) -> list[str]:
-    return ["--cpu", "--onnx", str(engine_onnx), "--eval-csv", str(smoke_csv), "--batches", *batches,
+def _smoke_argv(converted_onnx, smoke_csv, json_path, *extra, batches=("64", "128")) -> list[str]:
+    return ["--cpu", "--onnx", str(converted_onnx), "--eval-csv", str(smoke_csv), "--batches", *batches,
             "--rounds", "3", "--warmup", "1", "--json", str(json_path), *extra]
 
 
-def test_the_cpu_smoke_run_measures_every_case_and_says_it_is_not_a_gpu_figure(bench, monkeypatch, engine_onnx,
+def test_the_cpu_smoke_run_measures_every_case_and_says_it_is_not_a_gpu_figure(bench, monkeypatch, converted_onnx,
                                                                              smoke_csv, tmp_path, capsys):
     monkeypatch.setattr(bench, "PROFILED_CALLS", 4)
     json_path = tmp_path / "out" / "gpu.json"
-    assert bench.main(_smoke_argv(engine_onnx, smoke_csv, json_path, "--profile")) == 0
+    assert bench.main(_smoke_argv(converted_onnx, smoke_csv, json_path, "--profile")) == 0
     report = json.loads(json_path.read_text())
     assert report["gpu_figure"] is False and report["device"] == "cpu"
     assert [(c["precision"], c["batch"]) for c in report["cases"]] == [("fp32", 64), ("fp32", 128)]
@@ -120,18 +120,18 @@ def test_the_cpu_smoke_run_measures_every_case_and_says_it_is_not_a_gpu_figure(b
     assert table in capsys.readouterr().out
 
 
-def test_a_case_that_disagrees_with_the_reference_fails_the_run(bench, monkeypatch, engine_onnx, smoke_csv, tmp_path):
+def test_a_case_that_disagrees_with_the_reference_fails_the_run(bench, monkeypatch, converted_onnx, smoke_csv, tmp_path):
     monkeypatch.setattr(bench, "reference_probabilities", lambda onnx_path, categorical, numeric:
                         np.tile(np.float32([0.5, 0.5]), (numeric.shape[0], 1)))
     json_path = tmp_path / "gpu.json"
-    assert bench.main(_smoke_argv(engine_onnx, smoke_csv, json_path)) == 1
+    assert bench.main(_smoke_argv(converted_onnx, smoke_csv, json_path)) == 1
     table = json_path.with_suffix(".txt").read_text()
     assert "agreement with ONNX Runtime FP32: FAILED for fp32 b64, fp32 b128" in table
 
 
-def test_fewer_rows_than_one_batch_is_a_clear_error(bench, engine_onnx, smoke_csv, tmp_path):
+def test_fewer_rows_than_one_batch_is_a_clear_error(bench, converted_onnx, smoke_csv, tmp_path):
     with pytest.raises(WidedeepError, match=f"{SMOKE_ROWS} rows, fewer than one batch of 1024"):
-        bench.main(_smoke_argv(engine_onnx, smoke_csv, tmp_path / "gpu.json", batches=("1024",)))
+        bench.main(_smoke_argv(converted_onnx, smoke_csv, tmp_path / "gpu.json", batches=("1024",)))
 
 
 def test_the_seed_figure_and_the_model_facts_are_the_suite_s(bench):

@@ -35,27 +35,27 @@ def _assert_same_weights(actual, expected) -> None:
         np.testing.assert_array_equal(actual.arrays()[name], array, err_msg=name)
 
 
-def test_weights_read_from_the_converted_onnx_are_the_weights_the_saved_model_was_written_with(engine_onnx,
-                                                                                             engine_weights):
-    roles, weights = weights_from_onnx(engine_onnx)
-    _assert_same_weights(weights, engine_weights)
+def test_weights_read_from_the_converted_onnx_are_the_weights_the_saved_model_was_written_with(converted_onnx,
+                                                                                             tiny_weights):
+    roles, weights = weights_from_onnx(converted_onnx)
+    _assert_same_weights(weights, tiny_weights)
     assert roles.zeros_like is None
 
 
-def test_weights_are_read_from_the_3_input_ixrt_model(vendor_style_onnx, engine_weights):
-    roles, weights = weights_from_onnx(vendor_style_onnx)
-    _assert_same_weights(weights, engine_weights)
+def test_weights_are_read_from_the_3_input_ixrt_model(ixrt_onnx, tiny_weights):
+    roles, weights = weights_from_onnx(ixrt_onnx)
+    _assert_same_weights(weights, tiny_weights)
     assert roles.zeros_like is not None
 
 
 @pytest.mark.parametrize("stage", ["export", "simplify", "deploy"])
-def test_weights_are_read_from_every_conversion_stage_matmul_add_or_gemm(engine_onnx, engine_weights, stage):
-    onnx_path = ConversionResult.load(engine_onnx.parent).path(stage)
-    _assert_same_weights(weights_from_onnx(onnx_path)[1], engine_weights)
+def test_weights_are_read_from_every_conversion_stage_matmul_add_or_gemm(converted_onnx, tiny_weights, stage):
+    onnx_path = ConversionResult.load(converted_onnx.parent).path(stage)
+    _assert_same_weights(weights_from_onnx(onnx_path)[1], tiny_weights)
 
 
-def _mutated(engine_onnx, tmp_path, mutate) -> Path:
-    model = onnx.load(str(engine_onnx))
+def _mutated(converted_onnx, tmp_path, mutate) -> Path:
+    model = onnx.load(str(converted_onnx))
     mutate(model.graph)
     path = tmp_path / "mutated.onnx"
     onnx.save(model, str(path))
@@ -113,9 +113,9 @@ WRONG_ARCHITECTURES = {
 
 
 @pytest.mark.parametrize("case", sorted(WRONG_ARCHITECTURES))
-def test_an_onnx_that_is_not_this_architecture_is_refused_naming_the_file_and_the_node(engine_onnx, tmp_path, case):
+def test_an_onnx_that_is_not_this_architecture_is_refused_naming_the_file_and_the_node(converted_onnx, tmp_path, case):
     mutate, message = WRONG_ARCHITECTURES[case]
-    path = _mutated(engine_onnx, tmp_path, mutate)
+    path = _mutated(converted_onnx, tmp_path, mutate)
     with pytest.raises(WidedeepError, match=message) as raised:
         weights_from_onnx(path)
     assert str(raised.value).startswith(f"{path}: not the Wide & Deep architecture: ")
@@ -123,13 +123,13 @@ def test_an_onnx_that_is_not_this_architecture_is_refused_naming_the_file_and_th
         make_runner("torch", path).activate()
 
 
-def test_a_gemm_with_transb_and_a_transposed_kernel_gives_the_same_weights(engine_onnx, engine_weights, tmp_path):
+def test_a_gemm_with_transb_and_a_transposed_kernel_gives_the_same_weights(converted_onnx, tiny_weights, tmp_path):
     def transposed_kernels(graph):
         for gemm in _gemms(graph):
             _set_attribute(gemm, "transB", 1)
             _transpose_initializer(graph, gemm.input[1])
 
-    _assert_same_weights(weights_from_onnx(_mutated(engine_onnx, tmp_path, transposed_kernels))[1], engine_weights)
+    _assert_same_weights(weights_from_onnx(_mutated(converted_onnx, tmp_path, transposed_kernels))[1], tiny_weights)
 
 
 def test_a_missing_or_foreign_onnx_file_is_a_clear_error(tmp_path):
@@ -144,11 +144,11 @@ def test_a_missing_or_foreign_onnx_file_is_a_clear_error(tmp_path):
         make_runner("torch", path).activate()
 
 
-def test_the_fp16_forward_pass_matches_the_tf_original_within_the_fp16_tolerance(engine_weights, engine_rows,
+def test_the_fp16_forward_pass_matches_the_tf_original_within_the_fp16_tolerance(tiny_weights, engine_rows,
                                                                                  tf_probabilities, record_property):
     """The CUDA path's FP16 arithmetic, emulated with CPU float16 kernels (tables, tower and activations in FP16)."""
     rows = engine_rows.head(FP16_EMULATED_ROWS)
-    forward = TorchWideDeep(engine_weights, "cpu", torch.float16)
+    forward = TorchWideDeep(tiny_weights, "cpu", torch.float16)
     with torch.inference_mode():
         probabilities = forward(torch.from_numpy(np.array(rows.categorical)), torch.from_numpy(np.array(rows.numeric)))
     assert probabilities.dtype == torch.float32 and forward.kernels[0].dtype == torch.float16
@@ -161,35 +161,35 @@ def test_the_fp16_forward_pass_matches_the_tf_original_within_the_fp16_tolerance
 
 
 @cpu_only
-def test_fp16_without_cuda_is_refused_with_the_reason(engine_onnx):
+def test_fp16_without_cuda_is_refused_with_the_reason(converted_onnx):
     assert TorchRunner.unavailable_reason(EngineOptions(precision="fp16")) == CPU_ONLY_FP32
     with pytest.raises(WidedeepError, match=r"torch on CPU runs fp32 only \(no CUDA device\)"):
-        make_runner("torch", engine_onnx, EngineOptions(precision="fp16"))
+        make_runner("torch", converted_onnx, EngineOptions(precision="fp16"))
     with pytest.raises(WidedeepError, match=r"torch on CPU runs fp32 only \(no CUDA device\)"):
-        TorchRunner(engine_onnx, EngineOptions(precision="fp16")).activate()
+        TorchRunner(converted_onnx, EngineOptions(precision="fp16")).activate()
 
 
-def test_execution_providers_are_refused(engine_onnx):
+def test_execution_providers_are_refused(converted_onnx):
     options = EngineOptions(providers=("CUDAExecutionProvider",))
     assert "torch has no providers" in TorchRunner.unavailable_reason(options)
     with pytest.raises(WidedeepError, match="torch has no providers"):
-        make_runner("torch", engine_onnx, options)
+        make_runner("torch", converted_onnx, options)
 
 
 @cpu_only
-def test_on_the_cpu_the_thread_count_is_set_from_the_options(engine_onnx):
+def test_on_the_cpu_the_thread_count_is_set_from_the_options(converted_onnx):
     before = torch.get_num_threads()
     try:
-        with make_runner("torch", engine_onnx, EngineOptions(threads=1)) as runner:
+        with make_runner("torch", converted_onnx, EngineOptions(threads=1)) as runner:
             assert torch.get_num_threads() == 1 and runner.device_name() == "cpu"
     finally:
         torch.set_num_threads(before)
 
 
-def test_read_only_memory_mapped_feeds_give_the_same_output_without_warnings(engine_onnx, engine_rows):
+def test_read_only_memory_mapped_feeds_give_the_same_output_without_warnings(converted_onnx, engine_rows):
     rows = engine_rows.head(16)
     categorical, numeric = rows.categorical.copy(), rows.numeric.copy()
-    with make_runner("torch", engine_onnx) as runner:
+    with make_runner("torch", converted_onnx) as runner:
         writable = runner.infer(categorical, numeric)
         categorical.setflags(write=False)
         numeric.setflags(write=False)
@@ -199,23 +199,23 @@ def test_read_only_memory_mapped_feeds_give_the_same_output_without_warnings(eng
     np.testing.assert_array_equal(read_only, writable)
 
 
-def test_an_output_is_not_overwritten_by_the_next_call(engine_onnx, engine_rows):
-    with make_runner("torch", engine_onnx) as runner:
+def test_an_output_is_not_overwritten_by_the_next_call(converted_onnx, engine_rows):
+    with make_runner("torch", converted_onnx) as runner:
         first = runner.infer(engine_rows.head(8).categorical, engine_rows.head(8).numeric)
         kept = first.copy()
         runner.infer(engine_rows.slice(8, 16).categorical, engine_rows.slice(8, 16).numeric)
     np.testing.assert_array_equal(first, kept)
 
 
-def test_compute_seconds_times_every_round_on_device_batches(engine_onnx, engine_rows):
-    with make_runner("torch", engine_onnx) as runner:
+def test_compute_seconds_times_every_round_on_device_batches(converted_onnx, engine_rows):
+    with make_runner("torch", converted_onnx) as runner:
         batches = [runner.device_batch(b.categorical, b.numeric) for b in engine_rows.batches(64)][:3]
         seconds = runner.compute_seconds(batches, warmup=2, rounds=5)
     assert seconds.shape == (5,) and np.all(seconds > 0)
 
 
-def test_compute_seconds_refuses_mixed_batch_sizes_and_an_inactive_runner(engine_onnx, engine_rows):
-    runner = make_runner("torch", engine_onnx)
+def test_compute_seconds_refuses_mixed_batch_sizes_and_an_inactive_runner(converted_onnx, engine_rows):
+    runner = make_runner("torch", converted_onnx)
     with pytest.raises(WidedeepError, match="not active: activate it before you time it"):
         runner.compute_seconds([], warmup=0, rounds=1)
     with pytest.raises(WidedeepError, match="not active: activate it before you make device batches"):
@@ -226,10 +226,10 @@ def test_compute_seconds_refuses_mixed_batch_sizes_and_an_inactive_runner(engine
             runner.compute_seconds(batches, warmup=0, rounds=2)
 
 
-def test_a_device_batch_is_validated_like_a_feed(engine_onnx, engine_rows):
+def test_a_device_batch_is_validated_like_a_feed(converted_onnx, engine_rows):
     categorical = engine_rows.head(4).categorical.copy()
     categorical[5, 1] = 1000
-    with make_runner("torch", engine_onnx) as runner:
+    with make_runner("torch", converted_onnx) as runner:
         with pytest.raises(WidedeepError, match="bucket 1000"):
             runner.device_batch(categorical, engine_rows.head(4).numeric)
 
@@ -237,10 +237,10 @@ def test_a_device_batch_is_validated_like_a_feed(engine_onnx, engine_rows):
 @pytest.mark.gpu
 @needs_cuda
 @pytest.mark.parametrize("precision", ["fp16", "fp32"])
-def test_on_cuda_each_batch_size_is_captured_once_with_pinned_staging(engine_onnx, engine_rows, tf_probabilities,
+def test_on_cuda_each_batch_size_is_captured_once_with_pinned_staging(converted_onnx, engine_rows, tf_probabilities,
                                                                       precision):
     tolerance = TOLERANCES[precision]
-    with make_runner("torch", engine_onnx, EngineOptions(precision=precision)) as runner:
+    with make_runner("torch", converted_onnx, EngineOptions(precision=precision)) as runner:
         assert runner.device_name().startswith("cuda")
         full = runner.infer(engine_rows.categorical, engine_rows.numeric)
         graph = runner.captured[engine_rows.rows].graph
@@ -258,8 +258,8 @@ def test_on_cuda_each_batch_size_is_captured_once_with_pinned_staging(engine_onn
 
 @pytest.mark.gpu
 @needs_cuda
-def test_on_cuda_compute_seconds_are_event_times_of_the_graph_replay(engine_onnx, engine_rows):
-    with make_runner("torch", engine_onnx, EngineOptions(precision="fp16")) as runner:
+def test_on_cuda_compute_seconds_are_event_times_of_the_graph_replay(converted_onnx, engine_rows):
+    with make_runner("torch", converted_onnx, EngineOptions(precision="fp16")) as runner:
         batches = [runner.device_batch(b.categorical, b.numeric) for b in engine_rows.batches(256)]
         seconds = runner.compute_seconds(batches, warmup=5, rounds=20)
         assert list(runner.captured) == [256]
