@@ -72,19 +72,16 @@ def default_models() -> tuple[Path, Path]:
     return saved_model, cached_conversion(saved_model).final
 
 
-def eval_rows(eval_csv: Path | None):
-    """The rows to feed, and how they were made (recorded next to every figure)."""
+def eval_rows(eval_csv: Path | None, rows: int = SYNTHETIC_ROWS):
+    """The rows to feed (the user's CSV, or ``rows`` synthetic ones), and how they were made (recorded
+    next to every figure)."""
     from widedeep_bench.data.criteo_csv import load_eval_tensors
+    from widedeep_bench.synthetic.criteo_rows import cached_criteo_csv
 
     if eval_csv is not None:
         return load_eval_tensors(eval_csv), f"{eval_csv} (user-supplied Criteo CSV)"
-    from widedeep_bench.synthetic.criteo_rows import write_criteo_csv
-
-    path = cache_root() / "benchmarks" / f"criteo-{SYNTHETIC_ROWS}rows-w0-r1.csv"
-    with lock_for(path):
-        if not path.is_file():
-            write_criteo_csv(path, SYNTHETIC_ROWS)
-    return load_eval_tensors(path), f"{SYNTHETIC_ROWS} synthetic Criteo-format rows ({path.name}), read_eval_csv"
+    path = cached_criteo_csv(rows)
+    return load_eval_tensors(path), f"{rows} synthetic Criteo-format rows ({path.name}), read_eval_csv"
 
 
 class SgemmCeiling:
@@ -167,7 +164,7 @@ def machine() -> dict:
     """The suite's machine record, plus what matters to a CPU timing: physical cores and the load."""
     import joblib
 
-    from widedeep_bench.suite.results import machine as machine_record
+    from widedeep_bench.environment import machine as machine_record
 
     return {**machine_record(), "physical_cores": joblib.cpu_count(only_physical_cores=True),
             "numpy": np.__version__, "load_average_1min_at_start": os.getloadavg()[0]}

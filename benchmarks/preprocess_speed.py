@@ -29,25 +29,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from widedeep_bench import layout  # noqa: E402
-from widedeep_bench.cache import cache_root, lock_for, write_json  # noqa: E402
+from widedeep_bench.cache import write_json  # noqa: E402
 from widedeep_bench.data import criteo_csv, tensor_cache  # noqa: E402
-from widedeep_bench.progress import progress, say  # noqa: E402
+from widedeep_bench.environment import machine  # noqa: E402
+from widedeep_bench.progress import progress  # noqa: E402
+from widedeep_bench.synthetic.criteo_rows import cached_criteo_csv  # noqa: E402
 
 SPEEDUP_TARGET = 30.0  # issue 2: at least 30x the per-row TF-hash approach on the same machine
 COLD_TARGET_S = 10.0  # issue 2: "2,000,000 rows in a few seconds on 2 cores"
 WARM_TARGET_S = 0.5  # issue 2: "a second run loads in well under a second"
-
-
-def synthetic_csv(rows: int, world_seed: int, row_seed: int) -> Path:
-    """The benchmark file, written once per (rows, seeds) into the cache."""
-    from widedeep_bench.synthetic.criteo_rows import write_criteo_csv
-
-    path = cache_root() / "benchmarks" / f"criteo-{rows}rows-w{world_seed}-r{row_seed}.csv"
-    with lock_for(path):
-        if not path.is_file():
-            say(f"writing {rows} synthetic Criteo rows to {path}")
-            write_criteo_csv(path, rows, world_seed=world_seed, row_seed=row_seed)
-    return path
 
 
 def per_row_bytemlperf(path: Path, rows: int, numeric_range: np.ndarray) -> dict:
@@ -108,7 +98,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    path = args.csv or synthetic_csv(args.rows, args.world_seed, args.row_seed)
+    path = args.csv or cached_criteo_csv(args.rows, world_seed=args.world_seed, row_seed=args.row_seed)
     tf.strings.to_hash_bucket_fast(["warm-up"], layout.BUCKETS)  # TF's first-call setup is not per-row work
     load_before = os.getloadavg()
     cold_runs, baseline_runs = [], []
@@ -173,8 +163,7 @@ def main(argv=None) -> int:
                          "rows_per_s": n / seconds, "note": note}
                         for method, n, seconds, cpu_seconds, note in results],
             "speedup_wall": speedup, "speedup_cpu": cpu_speedup, "targets": targets,
-            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                        "load_average_before": load_before, "load_average_after": load_after},
+            "machine": {**machine(), "load_average_before": load_before, "load_average_after": load_after},
             "versions": {"python": platform.python_version(), "numpy": np.__version__,
                          "pyarrow": pyarrow.__version__, "tensorflow": tf.__version__,
                          "preprocess_version": criteo_csv.PREPROCESS_VERSION}})

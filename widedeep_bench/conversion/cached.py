@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from importlib import metadata
 from pathlib import Path
 
 from widedeep_bench.cache import cache_root, file_sha256, lock_for, source_digest, tree_sha256
 from widedeep_bench.conversion.pipeline import (CONVERSION_VERSION, DEFAULT_PARITY_ROWS, DEFAULT_PARITY_SEED,
                                                 SUMMARY_NAME, ConversionResult, convert)
+from widedeep_bench.environment import package_version
 from widedeep_bench.errors import WidedeepError
 
 _CONVERTING_PACKAGES = ("tensorflow-cpu", "tf2onnx", "onnx", "onnxsim", "onnxruntime")
@@ -42,18 +42,11 @@ def _code_digest() -> str:
                          Path(layout.__file__))
 
 
-def _package_version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def conversion_key(saved_model: Path, *, opset: int | None, ixrt: bool, parity_rows=None) -> str:
     """Hex key of a conversion: same key, same stage files and records."""
     parts = {"saved_model": tree_sha256(Path(saved_model)), "opset": opset, "ixrt": ixrt,
              "parity_rows": _rows_digest(parity_rows), "conversion_version": CONVERSION_VERSION,
-             "code": _code_digest(), "packages": {name: _package_version(name) for name in _CONVERTING_PACKAGES}}
+             "code": _code_digest(), "packages": {name: package_version(name) for name in _CONVERTING_PACKAGES}}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:40]
 
 

@@ -8,19 +8,12 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
-import platform
-import subprocess
-import sys
-from importlib import metadata
 from pathlib import Path
 
+from widedeep_bench.environment import REPORTED_PACKAGES, git_commit, machine, package_versions
 from widedeep_bench.gates import GateBook
 
 REPORT_VERSION = 1
-_PACKAGES = ("numpy", "tensorflow-cpu", "tensorflow", "tf2onnx", "onnx", "onnxsim", "onnxruntime",
-             "onnxruntime-gpu", "openvino", "torch", "tensorrt", "pyarrow", "scikit-learn",
-             "pytest-benchmark", "widedeep_bench")
 
 
 class SuiteResults:
@@ -44,7 +37,7 @@ class SuiteResults:
         report = self.as_dict()
         report.update(report_version=REPORT_VERSION, passed=not self.gates.failed,
                       created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                      command=command, versions=package_versions(), machine=machine(),
+                      command=command, versions=package_versions(REPORTED_PACKAGES), machine=machine(),
                       git_commit=git_commit())
         return report
 
@@ -68,33 +61,3 @@ class SuiteResults:
                 lines.append(f"  {case:<28} {t['samples_per_s']:>14,.0f} samples/s  p50 {t['p50_ms']:.3f} ms  "
                              f"p99 {t['p99_ms']:.3f} ms")
         return lines
-
-
-def package_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in _PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-def machine() -> dict[str, object]:
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return {"platform": platform.platform(), "machine": platform.machine(), "cpu": cpu,
-            "logical_cpus": os.cpu_count(), "hostname": platform.node(), "python": sys.version.split()[0]}
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                             cwd=Path(__file__).resolve().parent)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
