@@ -52,9 +52,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from engine_throughput import default_models, machine  # noqa: E402
+from engine_throughput import default_models, eval_rows, machine  # noqa: E402
 from widedeep_bench import layout  # noqa: E402
-from widedeep_bench.cache import atomic_file, cache_root, lock_for, write_json  # noqa: E402
+from widedeep_bench.cache import atomic_file, write_json  # noqa: E402
 from widedeep_bench.compare import TOLERANCES, compare  # noqa: E402
 from widedeep_bench.engines.feed import check_feed  # noqa: E402
 from widedeep_bench.errors import WidedeepError  # noqa: E402
@@ -157,22 +157,6 @@ def validation_seconds(host_batches: list, rounds: int) -> np.ndarray:
         check_feed(*host_batches[i % len(host_batches)])
         seconds.append(time.perf_counter() - started)
     return np.asarray(seconds)
-
-
-def eval_rows(eval_csv: Path | None, largest_batch: int):
-    """The rows to feed and how they were made: the user's CSV, or synthetic rows for a few largest batches."""
-    from widedeep_bench.data.criteo_csv import load_eval_tensors
-
-    if eval_csv is not None:
-        return load_eval_tensors(eval_csv), f"{eval_csv} (user-supplied Criteo CSV)"
-    from widedeep_bench.synthetic.criteo_rows import write_criteo_csv
-
-    rows = SYNTHETIC_BATCHES * largest_batch
-    path = cache_root() / "benchmarks" / f"criteo-{rows}rows-w0-r1.csv"
-    with lock_for(path):
-        if not path.is_file():
-            write_criteo_csv(path, rows)
-    return load_eval_tensors(path), f"{rows} synthetic Criteo-format rows ({path.name}), real preprocessing"
 
 
 def host_batches_of(rows, batch: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -329,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     from widedeep_bench.engines import EngineOptions, make_runner
 
     onnx_path = args.onnx if args.onnx is not None else default_models()[1]
-    rows, rows_source = eval_rows(args.eval_csv, max(args.batches))
+    rows, rows_source = eval_rows(args.eval_csv, SYNTHETIC_BATCHES * max(args.batches))
     batches = {batch: host_batches_of(rows, batch) for batch in args.batches}
     references = {batch: reference_probabilities(onnx_path, *host[0]) for batch, host in batches.items()}
     cases, device = [], None

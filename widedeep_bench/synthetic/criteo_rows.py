@@ -87,3 +87,17 @@ def write_criteo_csv(path, rows: int, *, world_seed: int = 0, row_seed: int = 1,
                 writer.write_table(table)
                 bar.update(table.num_rows)
     return path
+
+
+def cached_criteo_csv(rows: int, *, world_seed: int = 0, row_seed: int = 1) -> Path:
+    """``write_criteo_csv``'s file for these arguments, written once into ``cache_root()/benchmarks``
+    (under a lock, so concurrent benchmark runs share it) and reused after."""
+    from widedeep_bench.cache import cache_root, lock_for
+    from widedeep_bench.progress import say
+
+    path = cache_root() / "benchmarks" / f"criteo-{rows}rows-w{world_seed}-r{row_seed}.csv"
+    with lock_for(path):
+        if not path.is_file():
+            say(f"writing {rows} synthetic Criteo rows to {path}")
+            write_criteo_csv(path, rows, world_seed=world_seed, row_seed=row_seed)
+    return path
