@@ -23,9 +23,10 @@ PERF_UNDER_XDIST = ("perf tests are skipped under pytest-xdist (-n): pytest-benc
 
 def pytest_addoption(parser):
     group = parser.getgroup("widedeep", "Wide & Deep conformance suite")
-    for option, (env, default, text) in OPTIONS.items():
-        shown = f" (default {default})" if default else ""
-        group.addoption(option, default=None, help=f"{text}{shown}; environment: {env}")
+    for option, spec in OPTIONS.items():
+        shown = f" (default {spec.default})" if spec.default else ""
+        group.addoption(option, default=None, action="store_true" if spec.flag else "store",
+                        help=f"{spec.help}{shown}; environment: {spec.env}")
 
 
 def pytest_configure(config):

@@ -1,47 +1,144 @@
-"""What a suite run tests: read once from pytest options, each of which has an environment variable."""
+"""What a suite run tests: read once from pytest options, each of which has an environment variable.
+
+An option given on the command line beats its environment variable, which beats the default; an empty
+environment variable counts as unset (for a flag it means false). A bad value is one ``WidedeepError``
+naming what the user typed, the option (``--wd-perf-warmup='abc'``) or the variable
+(``WIDEDEEP_PERF_WARMUP='abc'``), and what was expected; the plugin turns it into a usage error.
+"""
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
+from widedeep_bench.engines.registry import RUNNERS
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.profiles import PRECISIONS, Profile, load_profile
 
 DEFAULT_PROFILE = "cpu-default"
 DEFAULT_BATCH_SIZES = "1024,4096,16384"
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes"), ("0", "false", "no", "")
 
-# option name -> (environment variable, default, help)
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One suite option: its environment variable, default (as typed), help, and whether it is a flag
+    (``--wd-allow-missing``: no value on the command line; "1"/"true"/"yes" or "0"/"false"/"no" in the
+    environment)."""
+
+    env: str
+    default: str | None
+    help: str
+    flag: bool = False
+
+
 OPTIONS = {
-    "--wd-saved-model": ("WIDEDEEP_SAVED_MODEL", None, "the TF original (SavedModel directory)"),
-    "--wd-eval-csv": ("WIDEDEEP_EVAL_CSV", None, "Criteo-format eval.csv"),
-    "--wd-onnx": ("WIDEDEEP_ONNX", None, "an already-converted ONNX (no conversion; TF only for parity)"),
-    "--wd-backend": ("WIDEDEEP_BACKEND", None, "runner names, comma-separated (default: every runner available)"),
-    "--wd-precision": ("WIDEDEEP_PRECISION", None, "precisions, comma-separated (default: the profile's)"),
-    "--wd-batch-sizes": ("WIDEDEEP_BATCH_SIZES", None,
-                         f"batch sizes, comma-separated (default: the profile's, {DEFAULT_BATCH_SIZES})"),
-    "--wd-profile": ("WIDEDEEP_PROFILE", DEFAULT_PROFILE, "hardware profile: a name in fixtures/profiles or a path"),
-    "--wd-report": ("WIDEDEEP_REPORT", None, "write the gates and metrics as JSON to this path"),
-    "--wd-save-reference": ("WIDEDEEP_SAVE_REFERENCE", None, "save reference probabilities (.npz) here"),
-    "--wd-reference": ("WIDEDEEP_REFERENCE", None, "load reference probabilities (.npz) instead of computing them"),
-    "--wd-rows": ("WIDEDEEP_ROWS", None, "rows of the synthetic default eval set (when it is used)"),
-    "--wd-perf-rounds": ("WIDEDEEP_PERF_ROUNDS", "20", "timed rounds per perf case (after warm-up)"),
-    "--wd-perf-warmup": ("WIDEDEEP_PERF_WARMUP", "3", "untimed warm-up rounds per perf case"),
+    "--wd-saved-model": OptionSpec("WIDEDEEP_SAVED_MODEL", None, "the TF original (SavedModel directory)"),
+    "--wd-eval-csv": OptionSpec("WIDEDEEP_EVAL_CSV", None, "Criteo-format eval.csv"),
+    "--wd-onnx": OptionSpec("WIDEDEEP_ONNX", None, "an already-converted ONNX (no conversion; TF only for parity)"),
+    "--wd-backend": OptionSpec("WIDEDEEP_BACKEND", None,
+                               "runner names, comma-separated (default: every runner available); a named "
+                               "runner that cannot run here fails the run"),
+    "--wd-precision": OptionSpec("WIDEDEEP_PRECISION", None, "precisions, comma-separated (default: the profile's)"),
+    "--wd-batch-sizes": OptionSpec("WIDEDEEP_BATCH_SIZES", None,
+                                   f"batch sizes, comma-separated (default: the profile's, {DEFAULT_BATCH_SIZES})"),
+    "--wd-profile": OptionSpec("WIDEDEEP_PROFILE", DEFAULT_PROFILE,
+                               "hardware profile: a name in fixtures/profiles or a path; a named profile's runners "
+                               "must run here"),
+    "--wd-ort-providers": OptionSpec("WIDEDEEP_ORT_PROVIDERS", None,
+                                     "ONNX Runtime execution providers in priority order, comma-separated, e.g. "
+                                     "CUDAExecutionProvider (default: the profile's, else the CPU only); one that "
+                                     "is not available fails the run"),
+    "--wd-allow-missing": OptionSpec("WIDEDEEP_ALLOW_MISSING", None,
+                                     "exploratory run: a named runner that cannot run here skips, and its gates "
+                                     "are listed as NOT RUN instead of failing the run", flag=True),
+    "--wd-report": OptionSpec("WIDEDEEP_REPORT", None, "write the gates and metrics as JSON to this path"),
+    "--wd-save-reference": OptionSpec("WIDEDEEP_SAVE_REFERENCE", None, "save reference probabilities (.npz) here"),
+    "--wd-reference": OptionSpec("WIDEDEEP_REFERENCE", None,
+                                 "load reference probabilities (.npz) instead of computing them"),
+    "--wd-rows": OptionSpec("WIDEDEEP_ROWS", None, "rows of the synthetic default eval set (when it is used)"),
+    "--wd-perf-rounds": OptionSpec("WIDEDEEP_PERF_ROUNDS", "20", "minimum timed rounds per perf case"),
+    "--wd-perf-warmup": OptionSpec("WIDEDEEP_PERF_WARMUP", "3", "minimum untimed warm-up rounds per perf case"),
+    "--wd-perf-duration": OptionSpec("WIDEDEEP_PERF_DURATION", "1.0",
+                                     "minimum measured seconds per perf case (as trtexec --duration)"),
 }
 
 
-def _csv(value: str | None) -> list[str]:
-    return [item.strip() for item in (value or "").split(",") if item.strip()]
+@dataclass(frozen=True)
+class Given:
+    """An option's value and where it came from: ``name`` is the option or the environment variable
+    the user typed, or "" for the default."""
+
+    value: str | None
+    name: str
+
+    def fail(self, expected: str) -> WidedeepError:
+        return WidedeepError(f"{self.name or 'default'}={self.value!r}: expected {expected}")
+
+    def integer(self, minimum: int) -> int:
+        text = self.value.strip()
+        if not (text.isascii() and text.isdigit()) or int(text) < minimum:
+            raise self.fail(f"an integer >= {minimum}")
+        return int(text)
+
+    def seconds(self) -> float:
+        try:
+            number = float(self.value)
+        except ValueError:
+            raise self.fail("a number of seconds > 0") from None
+        if not math.isfinite(number) or number <= 0:
+            raise self.fail("a number of seconds > 0")
+        return number
+
+    def items(self, expected: str) -> tuple[str, ...]:
+        """Comma-separated items, each given once."""
+        items = [item.strip() for item in self.value.split(",")]
+        if not all(items):
+            raise self.fail(f"comma-separated {expected}")
+        repeated = sorted({item for item in items if items.count(item) > 1})
+        if repeated:
+            raise self.fail(f"comma-separated {expected}, each once; repeated: {', '.join(repeated)}")
+        return tuple(items)
+
+    def choices(self, allowed, what: str) -> tuple[str, ...]:
+        items = self.items(what)
+        unknown = [item for item in items if item not in allowed]
+        if unknown:
+            raise self.fail(f"{what} from {list(allowed)}; unknown: {unknown}")
+        return items
+
+    def positive_ints(self) -> tuple[int, ...]:
+        expected = "comma-separated positive integers, e.g. 1024,4096"
+        items = [item.strip() for item in self.value.split(",")]
+        if not all(item.isascii() and item.isdigit() and int(item) > 0 for item in items):
+            raise self.fail(expected)
+        numbers = [int(item) for item in items]
+        repeated = sorted({n for n in numbers if numbers.count(n) > 1})
+        if repeated:
+            raise self.fail(f"{expected}, each once; repeated: {', '.join(map(str, repeated))}")
+        return tuple(numbers)
+
+    def flag(self) -> bool:
+        if self.value is True:  # given on the command line
+            return True
+        word = (self.value or "").strip().lower()
+        if word not in TRUE_WORDS + FALSE_WORDS:
+            raise self.fail(f"one of {list(TRUE_WORDS)} (true) or {list(FALSE_WORDS[:-1])} or empty (false)")
+        return word in TRUE_WORDS
 
 
-def _positive_ints(value: str, option: str) -> tuple[int, ...]:
-    try:
-        numbers = tuple(int(item) for item in _csv(value))
-    except ValueError as exc:
-        raise WidedeepError(f"{option}={value!r}: expected comma-separated integers") from exc
-    if not numbers or min(numbers) < 1:
-        raise WidedeepError(f"{option}={value!r}: expected positive integers")
-    return numbers
+def given(config, option: str) -> Given:
+    """``option``'s value from the command line, else its environment variable, else its default."""
+    spec = OPTIONS[option]
+    value = config.getoption(option)
+    if value is not None:
+        return Given(value, option)
+    if spec.flag and spec.env in os.environ:
+        return Given(os.environ[spec.env], spec.env)
+    if os.environ.get(spec.env):
+        return Given(os.environ[spec.env], spec.env)
+    return Given(spec.default, "")
 
 
 @dataclass(frozen=True)
@@ -49,40 +146,58 @@ class SuiteConfig:
     saved_model: str | None
     eval_csv: str | None
     onnx: str | None
-    backends: tuple[str, ...] | None  # None: every runner available
+    backends: tuple[str, ...] | None  # None: every runner known (absent ones skip)
     precisions: tuple[str, ...]
-    batch_sizes: tuple[int, ...]
+    batch_sizes: tuple[int, ...]  # samples per call
     profile: Profile
     report: str | None
     save_reference: str | None
     reference: str | None
     rows: int | None
-    perf_rounds: int
-    perf_warmup: int
+    perf_rounds: int  # minimum timed rounds per perf case
+    perf_warmup: int  # minimum untimed warm-up rounds per perf case
+    perf_duration_s: float = 1.0  # minimum measured seconds per perf case (as trtexec --duration)
+    # ONNX Runtime execution providers in priority order: --wd-ort-providers, else the profile's;
+    # None: neither names any, the CPU only.
+    ort_providers: tuple[str, ...] | None = None
+    allow_missing: bool = False  # --wd-allow-missing: a named runner that cannot run here skips (NOT RUN)
+    backends_named: bool = False  # --wd-backend (or its variable) named the runners
+    # The run names what it tests (a profile, backends or providers): a named runner that cannot run here
+    # then fails the run instead of skipping, unless allow_missing.
+    strict: bool = False
 
     @classmethod
     def from_pytest(cls, config) -> "SuiteConfig":
         def value(option: str) -> str | None:
-            env, default, _ = OPTIONS[option]
-            given = config.getoption(option)
-            return given if given is not None else os.environ.get(env) or default
+            return given(config, option).value
 
-        profile_name = value("--wd-profile")
-        profile = load_profile(profile_name)
-        explicit = config.getoption("--wd-profile") is not None or "WIDEDEEP_PROFILE" in os.environ
-        backends = _csv(value("--wd-backend")) or (list(profile.backends) if explicit else None)
-        precisions = tuple(_csv(value("--wd-precision"))) or profile.precisions
-        unknown = [p for p in precisions if p not in PRECISIONS]
-        if unknown:
-            raise WidedeepError(f"--wd-precision: {unknown} not in {list(PRECISIONS)}")
-        batches = value("--wd-batch-sizes")
-        rows = value("--wd-rows")
+        profile_option = given(config, "--wd-profile")
+        profile = load_profile(profile_option.value)
+        profile_named = bool(profile_option.name)
+        backend_option, providers_option = given(config, "--wd-backend"), given(config, "--wd-ort-providers")
+        backends = backend_option.choices(sorted(RUNNERS), "runner names") if backend_option.value is not None \
+            else ((profile.backends or None) if profile_named else None)
+        precision_option = given(config, "--wd-precision")
+        batch_option, rows_option = given(config, "--wd-batch-sizes"), given(config, "--wd-rows")
+        providers = profile.ort_providers
+        if providers_option.value is not None:
+            providers = providers_option.items("ONNX Runtime provider names, e.g. CUDAExecutionProvider")
+            if backends is not None and "onnxruntime" not in backends:
+                raise providers_option.fail(f"a run that tests onnxruntime: providers apply to it only, and "
+                                            f"this run tests {list(backends)}")
         return cls(
             saved_model=value("--wd-saved-model"), eval_csv=value("--wd-eval-csv"), onnx=value("--wd-onnx"),
-            backends=tuple(backends) if backends else None, precisions=precisions,
-            batch_sizes=_positive_ints(batches, "--wd-batch-sizes") if batches else profile.batch_sizes,
+            backends=backends,
+            precisions=precision_option.choices(PRECISIONS, "precisions") if precision_option.value is not None
+            else profile.precisions,
+            batch_sizes=batch_option.positive_ints() if batch_option.value is not None else profile.batch_sizes,
             profile=profile, report=value("--wd-report"),
             save_reference=value("--wd-save-reference"), reference=value("--wd-reference"),
-            rows=_positive_ints(rows, "--wd-rows")[0] if rows else None,
-            perf_rounds=_positive_ints(value("--wd-perf-rounds"), "--wd-perf-rounds")[0],
-            perf_warmup=int(value("--wd-perf-warmup")))
+            rows=rows_option.integer(1) if rows_option.value is not None else None,
+            perf_rounds=given(config, "--wd-perf-rounds").integer(1),
+            perf_warmup=given(config, "--wd-perf-warmup").integer(0),
+            perf_duration_s=given(config, "--wd-perf-duration").seconds(),
+            ort_providers=providers or None,
+            allow_missing=given(config, "--wd-allow-missing").flag(),
+            backends_named=backend_option.value is not None,
+            strict=profile_named or backend_option.value is not None or providers_option.value is not None)
