@@ -10,8 +10,9 @@ import onnxruntime as ort
 import pytest
 
 from widedeep_bench.engines import EngineOptions, make_runner
-from widedeep_bench.engines.onnxruntime import OnnxruntimeRunner
+from widedeep_bench.engines.onnxruntime import OnnxruntimeRunner, check_session_providers
 from widedeep_bench.errors import WidedeepError
+from widedeep_bench.suite.engines import EnginePool, engine_cases, engine_options
 
 
 def test_a_second_runner_for_the_same_model_and_options_reuses_the_built_engine(private_cache, converted_onnx):
@@ -96,3 +97,71 @@ def test_output_does_not_change_between_calls(converted_onnx, engine_rows):
         first = runner.infer(engine_rows.categorical, engine_rows.numeric).copy()
         runner.infer(engine_rows.head(3).categorical, engine_rows.head(3).numeric)
         np.testing.assert_array_equal(runner.infer(engine_rows.categorical, engine_rows.numeric), first)
+
+
+@pytest.mark.parametrize("requested, running", [
+    (("CPUExecutionProvider",), ["CPUExecutionProvider"]),
+    (("CUDAExecutionProvider",), ["CUDAExecutionProvider", "CPUExecutionProvider"]),
+    (("TensorrtExecutionProvider", "CUDAExecutionProvider"),
+     ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]),
+])
+def test_a_session_running_the_requested_providers_first_in_order_is_accepted(requested, running):
+    check_session_providers(requested, running)
+
+
+@pytest.mark.parametrize("requested, running", [
+    (("CUDAExecutionProvider",), ["CPUExecutionProvider"]),  # CUDA failed to initialise
+    (("TensorrtExecutionProvider", "CUDAExecutionProvider"), ["CUDAExecutionProvider", "CPUExecutionProvider"]),
+    (("TensorrtExecutionProvider", "CUDAExecutionProvider"),
+     ["CUDAExecutionProvider", "TensorrtExecutionProvider", "CPUExecutionProvider"]),  # not in the order asked
+])
+def test_a_session_that_fell_back_or_reordered_the_providers_is_refused(requested, running):
+    with pytest.raises(WidedeepError, match=r"onnxruntime did not enable the requested providers \[.*\] \(in that "
+                                            r"order\); the session runs on \[.*\]: a provider failed to initialise"):
+        check_session_providers(requested, running)
+
+
+def test_a_provider_that_onnx_runtime_drops_silently_fails_the_build_and_stores_nothing(private_cache, converted_onnx,
+                                                                                       monkeypatch):
+    """ONNX Runtime only warns when a listed provider cannot be used, then runs on the CPU: here a CPU-only
+    build is made to claim CUDA, as a GPU build does whose CUDA libraries are missing."""
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("CUDAExecutionProvider really is available on this machine")
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    runner = make_runner("onnxruntime", converted_onnx, EngineOptions(providers=("CUDAExecutionProvider",)))
+    with pytest.warns(UserWarning, match="CUDAExecutionProvider"), \
+            pytest.raises(WidedeepError, match=r"the session runs on \['CPUExecutionProvider'\]"):
+        runner.build()
+    assert not (private_cache / "builds.log").exists()
+
+
+def test_the_suite_passes_ort_providers_to_the_onnxruntime_runner_only():
+    options = {name: engine_options(name, "fp32", ort_providers=("CUDAExecutionProvider",))
+               for name in ("onnxruntime", "openvino", "tensorrt", "torch")}
+    assert options["onnxruntime"].providers == ("CUDAExecutionProvider",)
+    assert {name: o.providers for name, o in options.items() if name != "onnxruntime"} == \
+        {"openvino": (), "tensorrt": (), "torch": ()}
+    assert engine_options("onnxruntime", "fp16").providers == ()  # None: the CPU only
+
+
+def test_an_unavailable_requested_provider_makes_the_onnxruntime_cases_unavailable_with_the_reason():
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("CUDAExecutionProvider is available on this machine")
+    cases = engine_cases(("onnxruntime", "null"), ("fp32", "fp16"), ort_providers=("CUDAExecutionProvider",))
+    reasons = {case.id: case.unavailable for case in cases}
+    expected = f"Requested provider CUDAExecutionProvider is not available; available: {ort.get_available_providers()}"
+    assert reasons == {"onnxruntime-fp32": expected, "onnxruntime-fp16": expected,
+                       "null-fp32": None, "null-fp16": None}
+
+
+def test_the_engine_pool_builds_onnxruntime_with_the_runs_providers(private_cache, converted_onnx):
+    from widedeep_bench.engines.store import EngineStore
+
+    pool = EnginePool(onnx=converted_onnx, saved_model=None, max_batch=1024, store=EngineStore(),
+                      ort_providers=("CPUExecutionProvider",))
+    try:
+        runner = pool.get("onnxruntime", "fp32")
+        assert runner.options.providers == ("CPUExecutionProvider",)
+        assert runner.session.get_providers() == ["CPUExecutionProvider"]
+    finally:
+        pool.close()

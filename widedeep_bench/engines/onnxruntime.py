@@ -23,6 +23,16 @@ CPU = "CPUExecutionProvider"
 DISABLED_OPTIMIZERS = ["NchwcTransformer"]
 
 
+def check_session_providers(requested: tuple[str, ...], running: list[str]) -> None:
+    """Raise unless the session runs ``requested`` first, in that order (CPU may follow as the fallback
+    for unsupported nodes). ONNX Runtime drops a provider that fails to initialise (no CUDA device, a
+    missing cuDNN or TensorRT library) with only a log line; a gate must know what it measured."""
+    if list(running[:len(requested)]) != list(requested):
+        raise WidedeepError(f"onnxruntime did not enable the requested providers {list(requested)} (in that "
+                            f"order); the session runs on {list(running)}: a provider failed to initialise "
+                            f"(ONNX Runtime's warnings say why)")
+
+
 class OnnxruntimeRunner(CompiledRunner):
     name = "onnxruntime"
     module_name = "onnxruntime"
@@ -61,20 +71,20 @@ class OnnxruntimeRunner(CompiledRunner):
             onnx.save(convert_float_to_float16(onnx.load(str(self.model)), keep_io_types=True), str(source))
         session_options = self._session_options(optimize=True)
         session_options.optimized_model_filepath = str(directory / self.artifact_name)
-        ort.InferenceSession(str(source), session_options, providers=list(self.providers()),
-                             disabled_optimizers=DISABLED_OPTIMIZERS)
+        # Optimized for the providers it runs on: checked here too, so that a model optimized for the CPU
+        # after a silent fallback is never stored under a CUDA key.
+        self._session(source, session_options, disabled_optimizers=DISABLED_OPTIMIZERS)
         if source != self.model:
             source.unlink()  # the optimized model is the artifact; the intermediate is not needed
 
+    def _session(self, model: Path, session_options, **kwargs):
+        session = self.runtime().InferenceSession(str(model), session_options, providers=list(self.providers()),
+                                                  **kwargs)
+        check_session_providers(self.providers(), session.get_providers())
+        return session
+
     def load_impl(self, roles: Roles, artifact: Path) -> None:
-        ort = self.runtime()
-        self.session = ort.InferenceSession(str(artifact), self._session_options(optimize=False),
-                                            providers=list(self.providers()))
-        running = self.session.get_providers()
-        missing = [p for p in self.providers() if p not in running]
-        if missing:
-            raise WidedeepError(f"onnxruntime did not enable the requested provider(s) {missing}; "
-                                f"the session runs on {running}")
+        self.session = self._session(artifact, self._session_options(optimize=False))
         self.output_names = [roles.output]
 
     def infer_impl(self, feeds: dict[str, np.ndarray]) -> np.ndarray:

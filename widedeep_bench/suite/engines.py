@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from widedeep_bench.engines.base import EngineOptions, Runner
+from widedeep_bench.engines.base import DEFAULT_BATCH_PROFILE, EngineOptions, Runner
 from widedeep_bench.engines.registry import RUNNERS, make_runner, runner_class
 from widedeep_bench.engines.store import EngineStore
 from widedeep_bench.errors import WidedeepError
 
 REFERENCE_RUNNER = "tensorflow"  # the TF original: the reference, not a case under test
 OVERHEAD_RUNNER = "null"  # measures the harness; only meaningful in perf
+ORT_RUNNER = "onnxruntime"  # the one runner with execution providers (--wd-ort-providers)
 
 
 @dataclass(frozen=True)
@@ -25,12 +26,21 @@ class EngineCase:
         return f"{self.backend}-{self.precision}"
 
 
+def engine_options(backend: str, precision: str, *, ort_providers: tuple[str, ...] | None = None,
+                   max_batch: int = DEFAULT_BATCH_PROFILE[2]) -> EngineOptions:
+    """The options the suite builds ``backend`` with: ``ort_providers`` (priority order; None: the CPU)
+    go to the onnxruntime runner only, since no other runtime has execution providers."""
+    providers = tuple(ort_providers or ()) if backend == ORT_RUNNER else ()
+    return EngineOptions(precision=precision, providers=providers, max_batch=max_batch)
+
+
 def engine_cases(backends: tuple[str, ...] | None, precisions: tuple[str, ...], *,
-                 include: tuple[str, ...] = ()) -> list[EngineCase]:
+                 include: tuple[str, ...] = (), ort_providers: tuple[str, ...] | None = None) -> list[EngineCase]:
     """Cases under test: each selected backend x precision, with the reason where it cannot run.
 
     Default backends are every known runner except the reference and the null runner; ``include``
-    adds those where a test needs them (perf measures both).
+    adds those where a test needs them (perf measures both). ``ort_providers``: see ``engine_options``;
+    a requested provider that is not available makes the onnxruntime cases unavailable with that reason.
     """
     names = list(backends) if backends else [n for n in RUNNERS if n not in (REFERENCE_RUNNER, OVERHEAD_RUNNER)]
     unknown = [n for n in names if n not in RUNNERS]
@@ -40,7 +50,8 @@ def engine_cases(backends: tuple[str, ...] | None, precisions: tuple[str, ...], 
     cases = []
     for name in names:
         for precision in precisions:
-            reason = runner_class(name).unavailable_reason(EngineOptions(precision=precision))
+            options = engine_options(name, precision, ort_providers=ort_providers)
+            reason = runner_class(name).unavailable_reason(options)
             cases.append(EngineCase(name, precision, reason))
     return cases
 
@@ -48,8 +59,10 @@ def engine_cases(backends: tuple[str, ...] | None, precisions: tuple[str, ...], 
 class EnginePool:
     """Activated runners by (backend, precision), built through the shared engine store once each."""
 
-    def __init__(self, *, onnx: Path | None, saved_model: Path | None, max_batch: int, store: EngineStore):
+    def __init__(self, *, onnx: Path | None, saved_model: Path | None, max_batch: int, store: EngineStore,
+                 ort_providers: tuple[str, ...] | None = None):
         self.onnx, self.saved_model, self.max_batch, self.store = onnx, saved_model, max_batch, store
+        self.ort_providers = ort_providers
         self._runners: dict[tuple[str, str], Runner] = {}
 
     def unavailable(self, backend: str) -> str | None:
@@ -65,7 +78,8 @@ class EnginePool:
             if missing:
                 raise WidedeepError(missing)
             model = self.saved_model if backend == REFERENCE_RUNNER else self.onnx
-            options = EngineOptions(precision=precision, max_batch=max(self.max_batch, 16384))
+            options = engine_options(backend, precision, ort_providers=self.ort_providers,
+                                     max_batch=max(self.max_batch, 16384))
             runner = make_runner(backend, model, options, self.store)
             runner.activate()
             self._runners[key] = runner
