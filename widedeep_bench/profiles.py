@@ -53,7 +53,7 @@ class BenchmarkTarget:
     metric: str  # the figure's name in that benchmark's report, e.g. "ort_fp32_over_tf"
     min: float | None = None  # figure >= this; finite
     max: float | None = None  # figure <= this; finite, >= min
-    why: str = ""  # required: one line saying where the number comes from
+    why: str = field(kw_only=True)  # one line saying where the number comes from
 
     def met_by(self, value: float) -> bool:
         """Whether ``value`` lies within the bounds (NaN never does)."""
@@ -61,8 +61,8 @@ class BenchmarkTarget:
                 and (self.max is None or value <= self.max))
 
     def __str__(self) -> str:
-        bounds = [f">= {self.min:g}" if self.min is not None else "", f"<= {self.max:g}" if self.max is not None else ""]
-        return f"{self.benchmark} {self.metric} {' and '.join(b for b in bounds if b)}"
+        bounds = [f"{sign} {bound:g}" for sign, bound in ((">=", self.min), ("<=", self.max)) if bound is not None]
+        return f"{self.benchmark} {self.metric} {' and '.join(bounds)}"
 
 
 @dataclass(frozen=True)
@@ -148,6 +148,8 @@ def load_profile(name_or_path: str) -> Profile:
     toml = _toml()
     try:
         data = toml.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise WidedeepError(f"{path}: cannot read the profile: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
         raise WidedeepError(f"{path}: not valid TOML: not UTF-8 ({exc})") from exc
     except toml.TOMLDecodeError as exc:
@@ -262,8 +264,8 @@ def profile_from_dict(data: dict, source: str) -> Profile:
     if not isinstance(accuracy, dict):
         top.fail("accuracy", "a table [accuracy]")
     profile = Profile(
-        name=top.string("name"), description=top.string("description", default="", may_be_empty=True), backends=backends,
-        precisions=precisions, batch_sizes=batch_sizes, ort_providers=ort_providers,
+        name=top.string("name"), description=top.string("description", default="", may_be_empty=True),
+        backends=backends, precisions=precisions, batch_sizes=batch_sizes, ort_providers=ort_providers,
         accuracy=_accuracy(_Table(accuracy, AccuracyGates, source, "[accuracy] ")),
         perf=_perf_gates(top.tables("perf"), source), targets=_targets(top.tables("target"), source),
         source=source)
@@ -317,8 +319,6 @@ def _targets(tables: list[dict], source: str) -> tuple[BenchmarkTarget, ...]:
             min=table.number("min", "a finite number", lambda v: True),
             max=table.number("max", "a finite number", lambda v: True),
             why=table.string("why", one_line=True))
-        if not target.why:
-            raise WidedeepError(f"{table.where}missing ['why']: one line saying where the number comes from")
         if target.min is None and target.max is None:
             raise WidedeepError(f"{table.where}needs min or max (or both)")
         if target.min is not None and target.max is not None and target.min > target.max:

@@ -249,7 +249,7 @@ def test_ort_providers_for_a_profile_that_never_runs_onnxruntime_are_refused(tmp
     ('benchmark = "b"\nmetric = "m"\nmin = nan\nwhy = "w"', "min = nan: expected a finite number"),
     ('benchmark = "b"\nmetric = "m"\nmax = inf\nwhy = "w"', "max = inf: expected a finite number"),
     ('benchmark = "b"\nmetric = "m"\nmax = true\nwhy = "w"', "max = True: expected a finite number"),
-    ('benchmark = "b"\nmetric = "m"\nmax = 1', "missing ['why']: one line saying where the number comes from"),
+    ('benchmark = "b"\nmetric = "m"\nmax = 1', "missing ['why']; required: ['benchmark', 'metric', 'why']"),
     ('benchmark = "b"\nmetric = "m"\nmax = 1\nwhy = """two\nlines"""',
      "why = 'two\\nlines': expected a non-empty one-line string"),
 ])
@@ -266,7 +266,7 @@ def test_the_same_metric_of_two_benchmarks_are_two_targets(tmp_path):
     profile = load_text(tmp_path, VALID + TARGET + TARGET.replace("engine_throughput", "paired_ratio"))
     assert [t.benchmark for t in profile.targets] == ["engine_throughput", "paired_ratio"]
     assert profile.targets_for("paired_ratio") == [BenchmarkTarget("paired_ratio", "ort_fp32_over_tf", 0.85,
-                                                                   None, "measured")]
+                                                                   None, why="measured")]
 
 
 @pytest.mark.parametrize("text, message", [
@@ -298,3 +298,15 @@ def test_without_tomllib_the_tomli_package_reads_profiles(tmp_path, monkeypatch)
     monkeypatch.setitem(sys.modules, "tomli", None)
     with pytest.raises(WidedeepError, match=r"needs the tomli package \(pip install tomli\)"):
         load_text(tmp_path, VALID)
+
+
+def test_a_profile_that_cannot_be_read_is_refused_with_the_cause(tmp_path, monkeypatch):
+    path = tmp_path / "lab.toml"
+    path.write_text(VALID)
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(type(path), "read_bytes", denied)
+    with pytest.raises(WidedeepError, match=r"lab.toml: cannot read the profile: Permission denied$"):
+        load_profile(str(path))
