@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from widedeep_bench.errors import WidedeepError
+from widedeep_bench.errors import GatesFailed, WidedeepError
 
 # Each module registers its own subcommand; heavy imports stay inside their run() functions.
 COMMAND_MODULES = ("fetch", "prepare", "preprocess", "convert", "build", "report")
@@ -33,8 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = args.run(args)
     except WidedeepError as exc:
+        if isinstance(exc, GatesFailed):
+            print(json.dumps(exc.result, sort_keys=True))
         print(f"widedeep_bench {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     if result is not None:
         print(json.dumps(result, sort_keys=True))
     return 0

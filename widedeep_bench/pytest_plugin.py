@@ -1,8 +1,11 @@
-"""The conformance suite as a pytest plugin: options, parametrization, session fixtures, gates, report.
+"""The conformance suite as a pytest plugin: options, parametrization, session fixtures, the gate plan, report.
 
 Loaded by the root ``conftest.py``. State lives in one ``SuiteResults`` created in
-``pytest_configure`` and reported in ``pytest_terminal_summary`` (and by ``--wd-report``); under
-pytest-xdist each worker sends its results to the controller, which merges them.
+``pytest_configure`` and judged in ``pytest_sessionfinish`` (printed by ``pytest_terminal_summary``,
+saved by ``--wd-report``); under pytest-xdist each worker sends its results to the controller, which
+merges them. The suite fails closed: a runner the run names that cannot run here stops it at
+configuration, and every planned gate that ends without a result is NOT RUN and fails the run
+(``--wd-allow-missing`` lists them instead, for exploratory runs).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from widedeep_bench.cache import check_cache_root
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.suite.config import OPTIONS, SuiteConfig
 from widedeep_bench.suite.results import SuiteResults
@@ -30,11 +34,48 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
-    config.widedeep_results = SuiteResults()
+    results = config.widedeep_results = SuiteResults()
+    config.widedeep_deselected = []
     try:
-        config.widedeep_config = SuiteConfig.from_pytest(config)
+        config.widedeep_config = suite = SuiteConfig.from_pytest(config)
+        check_cache_root()
+        _refuse_what_cannot_run(config, suite)
     except WidedeepError as exc:
         raise pytest.UsageError(str(exc)) from exc
+    results.allow_missing = suite.allow_missing
+    config.pluginmanager.register(_OutcomeRecorder(results), "widedeep-outcomes")
+
+
+def _refuse_what_cannot_run(config, suite: SuiteConfig) -> None:
+    """Fail closed before collection: a runner the profile, ``--wd-backend`` or ``--wd-ort-providers`` names
+    that cannot run here, or a profile throughput gate no test of this run can evaluate."""
+    from widedeep_bench.suite.engines import engine_cases
+    from widedeep_bench.suite.plan import unmeasurable_perf_gates
+
+    cases = engine_cases(suite.backends, suite.precisions, ort_providers=suite.ort_providers)
+    missing = [f"{case.id}: {case.unavailable}" for case in cases if case.unavailable]
+    if suite.strict and missing and not suite.allow_missing:
+        named_by = "--wd-backend" if suite.backends_named else f"profile {suite.profile.name!r}"
+        raise WidedeepError(f"runners named by {named_by} cannot run here: " + "; ".join(missing)
+                            + ". Install them, or add --wd-allow-missing for an exploratory run that lists "
+                              "their gates as NOT RUN")
+    backends = sorted({case.backend for case in cases if not case.unavailable or suite.strict})
+    problems = unmeasurable_perf_gates(suite, backends) if _perf_may_run(config) else []
+    if problems:
+        raise WidedeepError("; ".join(problems))
+
+
+def _perf_may_run(config) -> bool:
+    """False only when ``-m`` certainly deselects the perf tests (their gates are then DESELECTED)."""
+    markexpr = config.getoption("markexpr", "")
+    if not markexpr:
+        return True
+    try:
+        from _pytest.mark.expression import Expression
+
+        return bool(Expression.compile(markexpr).evaluate(lambda name, **_: name == "perf"))
+    except Exception:  # noqa: BLE001 - pytest's private API changed: assume perf may run, so the check applies
+        return True
 
 
 def _under_xdist(config) -> bool:
@@ -48,7 +89,8 @@ def pytest_generate_tests(metafunc):
     for fixture, include in (("engine_case", ()), ("perf_case", (REFERENCE_RUNNER, OVERHEAD_RUNNER))):
         if fixture in metafunc.fixturenames:
             try:
-                cases = engine_cases(suite.backends, suite.precisions, include=include)
+                cases = engine_cases(suite.backends, suite.precisions, include=include,
+                                     ort_providers=suite.ort_providers)
             except WidedeepError as exc:
                 raise pytest.UsageError(str(exc)) from exc
             metafunc.parametrize(fixture, [
@@ -58,19 +100,61 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("batch_size", suite.batch_sizes, ids=[f"b{b}" for b in suite.batch_sizes])
 
 
+def pytest_deselected(items):
+    if items:
+        items[0].config.widedeep_deselected.extend(items)
+
+
+@pytest.hookimpl(trylast=True)  # after -m / -k have deselected, so the plan knows what was kept
 def pytest_collection_modifyitems(config, items):
     if _under_xdist(config):
         for item in items:
             if item.get_closest_marker("perf"):
                 item.add_marker(pytest.mark.skip(reason=PERF_UNDER_XDIST))
-    # Among the perf tests (and only there), the TF original's cases run first: relative gates compare
-    # with it, measured in the same run and as close in time as the order allows.
+    # Among the perf tests (and only there), the TF original's cases run first: its own figure is then
+    # measured before the engines, which are timed interleaved with it.
     def tensorflow_first(item):
         case = getattr(item, "callspec", None) and item.callspec.params.get("perf_case")
         return 0 if case is not None and case.backend == "tensorflow" else 1
     positions = [i for i, item in enumerate(items) if item.get_closest_marker("perf")]
     for position, item in zip(positions, sorted((items[i] for i in positions), key=tensorflow_first)):
         items[position] = item
+    _plan_gates(config, items, config.widedeep_deselected)
+
+
+def _plan_gates(config, selected, deselected) -> None:
+    """Record every gate the collected conformance tests evaluate (selected or deselected by -m / -k)."""
+    from widedeep_bench.gates import PlannedGate
+    from widedeep_bench.suite.plan import gates_of_test
+
+    results: SuiteResults = config.widedeep_results
+    for items, kept in ((selected, True), (deselected, False)):
+        for item in items:
+            params = getattr(getattr(item, "callspec", None), "params", {})
+            planned = gates_of_test(getattr(item, "originalname", item.name), params, config.widedeep_config)
+            results.engine_tests_selected += int(kept and planned.engine)
+            for name in planned.names:
+                results.gates.plan(PlannedGate(name=name, nodeid=item.nodeid, selected=kept, engine=planned.engine))
+
+
+class _OutcomeRecorder:
+    """Remembers why a test did not run to the end: the reason its planned gates were NOT RUN. Registered
+    per session in ``pytest_configure`` (under xdist the controller sees every worker's reports)."""
+
+    def __init__(self, results: SuiteResults):
+        self.results = results
+
+    def pytest_runtest_logreport(self, report):
+        if report.passed or report.nodeid in self.results.outcomes:
+            return
+        if report.skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            self.results.outcomes[report.nodeid] = reason.removeprefix("Skipped: ")
+            return
+        crash = getattr(report.longrepr, "reprcrash", None)
+        message = (crash.message if crash is not None else str(report.longrepr)).strip().splitlines() or ["?"]
+        stage = "failed" if report.when == "call" else f"error in {report.when}"
+        self.results.outcomes[report.nodeid] = f"{stage}: {message[0]}"
 
 
 # --- session fixtures -------------------------------------------------------------------------
@@ -88,9 +172,10 @@ def wd_results(pytestconfig) -> SuiteResults:
 @pytest.fixture(scope="session")
 def wd_assets(wd_config, wd_results):
     """The model and eval set under test: the user's (options / environment / fetched) or the default."""
-    from widedeep_bench.assets import resolve_assets
+    from widedeep_bench.assets import OptionNames, resolve_assets
 
-    assets = resolve_assets(wd_config.saved_model, wd_config.eval_csv, wd_config.onnx, rows=wd_config.rows)
+    assets = resolve_assets(wd_config.saved_model, wd_config.eval_csv, wd_config.onnx, rows=wd_config.rows,
+                            option_names=OptionNames("--wd-saved-model", "--wd-eval-csv", "--wd-onnx"))
     wd_results.context["assets"] = assets.as_dict()
     wd_results.context["profile"] = wd_config.profile.name
     return assets
@@ -152,7 +237,7 @@ def engine_pool(wd_config, wd_assets, suite_onnx):
     from widedeep_bench.suite.engines import EnginePool
 
     pool = EnginePool(onnx=suite_onnx, saved_model=wd_assets.saved_model,
-                      max_batch=max(wd_config.batch_sizes), store=EngineStore())
+                      max_batch=max(wd_config.batch_sizes), store=EngineStore(), ort_providers=wd_config.ort_providers)
     yield pool
     pool.close()
 
@@ -180,11 +265,14 @@ def pytest_sessionfinish(session, exitstatus):
     if hasattr(config, "workerinput"):
         config.workeroutput["widedeep_results"] = json.dumps(results.as_dict())
         return
+    verdict = results.verdict()
+    fails = verdict.problems or verdict.count("FAIL")
+    if fails and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     report = config.widedeep_config.report
     if report:
-        results.write_report(Path(report), command=[Path(sys.argv[0]).name, *sys.argv[1:]])
-    if results.gates.failed and session.exitstatus == pytest.ExitCode.OK:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        results.write_report(Path(report), command=[Path(sys.argv[0]).name, *sys.argv[1:]],
+                             session_ok=session.exitstatus == pytest.ExitCode.OK)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -196,7 +284,7 @@ def pytest_testnodedown(node, error):
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     results: SuiteResults = config.widedeep_results
-    if not results.gates.results and not results.accuracy and not results.throughput:
+    if not results.gates.planned and not results.gates.results and not results.throughput:
         return
     terminalreporter.section("widedeep_bench gates")
     for line in results.summary_lines():

@@ -2,21 +2,26 @@
 
 import pytest
 
+from widedeep_bench import gates
+from widedeep_bench.suite.plan import CONVERSION_STAGES
+
 pytestmark = pytest.mark.conversion
 
 
 def test_every_conversion_stage_keeps_parity_with_tf_original(suite_conversion, wd_results):
     if suite_conversion is None:
-        pytest.skip("a converted ONNX was given (--wd-onnx): this run converts nothing")
-    from widedeep_bench.conversion.validate import PARITY_TOLERANCE
+        why = "a converted ONNX was given (--wd-onnx or a fetched copy): this run converts nothing"
+        for stage in CONVERSION_STAGES:
+            wd_results.gates.withdraw(gates.conversion_gate_name(stage), why)
+        pytest.skip(why)
+    from widedeep_bench.compare import TOLERANCES
 
-    failed = []
-    for record in suite_conversion.stages:
-        gate = wd_results.gates.check(
-            f"conversion stage {record.stage}: max |p_onnx - p_tf|", record.max_abs_error, "<=", PARITY_TOLERANCE,
-            method=f"ONNX Runtime CPU vs TF original on {record.rows} eval rows")
-        if not gate.passed:
-            failed.append(gate.line())
+    atol = TOLERANCES["fp32"].atol
+    checked = wd_results.gates.record(*(
+        gates.conversion_gate(record.stage, record.max_abs_error, atol,
+                              method=f"ONNX Runtime CPU vs TF original on {record.rows} eval rows")
+        for record in suite_conversion.stages))
+    failed = [gate.line() for gate in checked if not gate.passed]
     assert not failed, "\n".join(failed)
 
 

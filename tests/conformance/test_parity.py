@@ -2,6 +2,7 @@
 
 import pytest
 
+from widedeep_bench import gates
 from widedeep_bench.compare import TOLERANCES, compare
 from widedeep_bench.suite.rows import real_rows
 
@@ -18,14 +19,12 @@ def test_engine_matches_reference(engine_case, batch_size, reference, engine_poo
         pytest.skip(f"no {reference} reference: {missing}")
     runner = engine_pool.get(engine_case.backend, engine_case.precision)
     categorical, numeric, index = real_rows(reference_rows, batch_size)
-    actual = runner.infer(categorical, numeric)
-    expected = references.get(reference)[index]
     tolerance = TOLERANCES[engine_case.precision]
-    result = compare(actual, expected, atol=tolerance.atol, rtol=tolerance.rtol)
-    case = f"{engine_case.id}/b{batch_size} vs {reference}"
-    wd_results.parity[case] = result.as_dict()
-    gate = wd_results.gates.check(
-        f"parity {case}: smallest atol that passes", result.required_atol, "<=", tolerance.atol,
+    result = compare(runner.infer(categorical, numeric), references.get(reference)[index],
+                     atol=tolerance.atol, rtol=tolerance.rtol)
+    wd_results.parity[f"{engine_case.id}/b{batch_size} vs {reference}"] = result.as_dict()
+    (gate,) = wd_results.gates.record(gates.parity_gate(
+        engine_case.id, batch_size, reference, result, tolerance,
         method=f"{batch_size} real eval rows in one batch, |a-b| <= atol + rtol*|b| elementwise "
-               f"(atol {tolerance.atol:g}, rtol {tolerance.rtol:g}: {tolerance.why})")
-    assert gate.passed, f"{case}: {result}"
+               f"(atol {tolerance.atol:g}, rtol {tolerance.rtol:g}: {tolerance.why})"))
+    assert gate.passed, f"{gate.name}: {result}"

@@ -1,36 +1,151 @@
-"""Gates record measured value, threshold and verdict; the book's table shows every one."""
+"""The gate rules and the session's verdict, as pure functions: no pytest session, no engine."""
+
+import math
+from types import SimpleNamespace
 
 import pytest
 
-from widedeep_bench.gates import GateBook
+from widedeep_bench import gates
+from widedeep_bench.compare import TOLERANCES, compare
+from widedeep_bench.gates import GateBook, PlannedGate, judge
+from widedeep_bench.metrics import Accuracy
+from widedeep_bench.profiles import PerfGate
+
+PROFILE = SimpleNamespace(top1_floor=0.745, top1_max_drop=0.001, auc_margin=0.05)
+
+
+def metrics(top1, auc):
+    return Accuracy(top1=top1, auc=auc, logloss=0.5, positive_rate=0.25, rows=1024, all_negative_top1=0.75)
 
 
 def test_gate_passes_and_fails_on_the_right_side_of_the_threshold():
-    book = GateBook()
-    assert book.check("floor", 0.746, ">=", 0.745).passed
-    assert not book.check("ceiling", 2e-5, "<=", 1e-5).passed
-    assert [g.name for g in book.failed] == ["ceiling"]
+    assert gates.evaluate("floor", 0.746, ">=", 0.745).passed
+    assert not gates.evaluate("ceiling", 2e-5, "<=", 1e-5).passed
 
 
-def test_table_lists_each_gate_with_its_verdict():
-    book = GateBook()
-    book.check("accuracy onnxruntime-fp32: Top-1 >= profile floor", 0.79, ">=", 0.745)
-    book.check("perf onnxruntime-fp32/b1024: samples/s", 1000.0, ">=", 77073.93, unit="samples/s")
-    lines = book.table().splitlines()
-    assert lines[0].split() == ["gate", "measured", "threshold", "unit", "result"]
-    assert lines[1].endswith("pass") and lines[2].endswith("FAIL") and "77073.9" in lines[2]
-
-
-def test_rechecking_a_gate_replaces_it_and_worker_results_merge():
-    book = GateBook()
-    book.check("g", 1, ">=", 2)
-    book.check("g", 3, ">=", 2)
-    assert len(book.results) == 1 and not book.failed
-    other = GateBook()
-    other.extend([r.as_dict() for r in book.results] + [{**book.results[0].as_dict(), "name": "h", "passed": False}])
-    assert [g.name for g in other.failed] == ["h"]
+def test_a_nan_measurement_never_passes():
+    assert not gates.evaluate("ceiling", math.nan, "<=", 1e-5).passed
+    assert not gates.evaluate("floor", math.nan, ">=", 0.0).passed
 
 
 def test_unknown_comparison_is_refused():
     with pytest.raises(ValueError, match="op must be"):
-        GateBook().check("g", 1, "==", 1)
+        gates.evaluate("g", 1, "==", 1)
+
+
+def test_constant_predictor_fails_the_auc_gate_even_above_the_floor():
+    """The seed's failure mode: Top-1 at the all-negative baseline, above a 0.745 floor, AUC 0.5."""
+    results = {g.name: g for g in gates.accuracy_gates("ixrt-fp16", metrics(0.7460, 0.5), PROFILE, tf_top1=0.7739,
+                                                       method="m")}
+    assert results[gates.accuracy_floor_name("ixrt-fp16")].passed
+    assert not results[gates.accuracy_auc_name("ixrt-fp16")].passed
+    assert not results[gates.accuracy_drop_name("ixrt-fp16")].passed
+
+
+def test_drop_gate_is_judged_against_the_tf_original_on_the_same_rows():
+    (floor, auc, drop) = gates.accuracy_gates("ort-fp16", metrics(0.7730, 0.80), PROFILE, tf_top1=0.7739, method="m")
+    assert drop.passed and drop.threshold == pytest.approx(0.7729) and "0.77390" in drop.method
+    assert len(gates.accuracy_gates("ort-fp16", metrics(0.7730, 0.80), PROFILE, tf_top1=None, method="m")) == 2
+
+
+def test_parity_gate_uses_the_smallest_passing_atol():
+    import numpy as np
+
+    expected = np.array([[0.7, 0.3], [0.4, 0.6]], np.float32)
+    comparison = compare(expected + np.float32(2e-3), expected, atol=5e-3, rtol=0)
+    gate = gates.parity_gate("ort-fp16", 1024, "tensorflow", comparison, TOLERANCES["fp16"], method="m")
+    assert gate.passed and gate.measured == pytest.approx(2e-3, rel=1e-3)
+    assert not gates.parity_gate("ort-fp32", 1024, "tensorflow", comparison, TOLERANCES["fp32"], method="m").passed
+
+
+def test_perf_gates_judge_the_paired_ratio_and_name_the_ones_without_a_peer():
+    profile_gates = [PerfGate(backend="onnxruntime", precision="fp32", batch=1024, min_ratio_vs_tensorflow=0.85),
+                     PerfGate(backend=None, precision="fp32", batch=1024, min_samples_per_s=50_000.0)]
+    evaluated, missing = gates.perf_gates("onnxruntime-fp32", 1024, profile_gates, samples_per_s=40_000.0,
+                                          ratio_vs_tensorflow=0.9, method="m", ratio_method="r")
+    assert [(g.unit, g.passed) for g in evaluated] == [("x", True), ("samples/s", False)] and not missing
+    evaluated, missing = gates.perf_gates("onnxruntime-fp32", 1024, profile_gates, samples_per_s=60_000.0,
+                                          ratio_vs_tensorflow=None, method="m", ratio_method="r")
+    assert [g.unit for g in evaluated] == ["samples/s"]
+    assert missing == [gates.perf_ratio_name("onnxruntime-fp32", 1024, "onnxruntime")]
+    assert missing == [n for n in gates.perf_gate_names("onnxruntime-fp32", 1024, profile_gates) if "ratio" in n]
+
+
+def plan(*names, selected=True, engine=True):
+    return {name: PlannedGate(name=name, nodeid=f"test[{name}]", selected=selected, engine=engine) for name in names}
+
+
+def passed(name):
+    return gates.evaluate(name, 1.0, ">=", 0.5)
+
+
+def test_every_planned_gate_that_ran_and_passed_makes_a_passing_verdict():
+    verdict = judge(plan("a", "b"), {"a": passed("a"), "b": passed("b")}, {}, {}, allow_missing=False,
+                    engine_tests_selected=2)
+    assert verdict.passed and verdict.count(gates.PASS) == 2
+
+
+def test_a_planned_gate_without_a_result_is_not_run_with_its_tests_reason_and_fails():
+    verdict = judge(plan("a", "b"), {"a": passed("a")}, {}, {"test[b]": "ixrt not importable"}, allow_missing=False,
+                    engine_tests_selected=2)
+    (row,) = [r for r in verdict.rows if r.status == gates.NOT_RUN]
+    assert row.name == "b" and row.why == "ixrt not importable"
+    assert not verdict.passed and "not run" in verdict.problems[0]
+
+
+def test_allow_missing_lists_not_run_gates_without_failing_the_run_but_never_passes():
+    verdict = judge(plan("a", "b"), {"a": passed("a")}, {"b": "no TF original"}, {}, allow_missing=True,
+                    engine_tests_selected=2)
+    assert not verdict.problems and verdict.count(gates.NOT_RUN) == 1 and not verdict.passed
+
+
+def test_deselected_gates_are_listed_and_do_not_fail_the_run():
+    verdict = judge({**plan("a"), **plan("perf", selected=False)}, {"a": passed("a")}, {}, {}, allow_missing=False,
+                    engine_tests_selected=1)
+    assert verdict.passed and [r.status for r in verdict.rows] == [gates.PASS, gates.DESELECTED]
+
+
+def test_selected_engine_tests_that_evaluated_no_engine_gate_fail_even_when_missing_is_allowed():
+    verdict = judge(plan("tf", engine=False), {"tf": passed("tf")}, {}, {}, allow_missing=True, engine_tests_selected=3)
+    assert not verdict.passed and "no engine gate was evaluated" in verdict.problems[0]
+
+
+def test_a_failed_unplanned_gate_still_fails_the_verdict():
+    verdict = judge({}, {"x": gates.evaluate("x", 0.0, ">=", 1.0)}, {}, {}, allow_missing=False, engine_tests_selected=0)
+    assert not verdict.passed and verdict.rows[0].status == gates.FAIL
+
+
+def test_a_withdrawn_gate_is_not_applicable_and_does_not_fail():
+    verdict = judge(plan("conv", engine=False), {}, {}, {}, allow_missing=False, engine_tests_selected=0,
+                    withdrawn={"conv": "a converted ONNX was given"})
+    assert verdict.passed and verdict.rows[0].status == gates.NOT_APPLICABLE
+
+
+def test_the_book_merges_what_workers_recorded():
+    worker_a, worker_b = GateBook(), GateBook()
+    for book, selected in ((worker_a, False), (worker_b, True)):
+        book.plan(PlannedGate("g", "t[g]", selected=selected, engine=True))
+    worker_a.record(gates.evaluate("g", 0.0, ">=", 1.0))
+    worker_b.could_not_run("h", "why")
+    controller = GateBook()
+    controller.extend(worker_a.as_dict())
+    controller.extend(worker_b.as_dict())
+    assert controller.planned["g"].selected  # selected on any worker: selected
+    assert [g.name for g in controller.failed] == ["g"] and controller.not_run == {"h": "why"}
+
+
+def test_a_result_replaces_an_earlier_could_not_run():
+    book = GateBook()
+    book.could_not_run("g", "no peer yet")
+    book.record(passed("g"))
+    assert book.not_run == {} and book.results_by_name["g"].passed
+
+
+def test_table_shows_measured_threshold_and_why_a_gate_did_not_run():
+    verdict = judge(plan("accuracy x: Top-1 >= profile floor", "perf x"), {
+        "accuracy x: Top-1 >= profile floor": gates.evaluate("accuracy x: Top-1 >= profile floor", 0.79, ">=", 0.745)},
+        {"perf x": "tensorrt not importable"}, {}, allow_missing=True, engine_tests_selected=1)
+    lines = gates.table(verdict.rows).splitlines()
+    assert lines[0].split()[:2] == ["gate", "measured"]
+    assert "0.79" in lines[1] and lines[1].endswith("PASS")
+    assert lines[2].endswith("NOT RUN: tensorrt not importable")

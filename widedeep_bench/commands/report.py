@@ -1,40 +1,85 @@
-"""``report``: show a saved run's gates, accuracy and throughput (scoring is separate from running)."""
+"""``report``: show a saved run's gates, accuracy and throughput (scoring is separate from running).
+
+Exit 0 only when the report says the run passed and every gate it lists as selected ran and passed
+(both are checked: a hand-edited ``passed`` does not make a failed gate pass); 1 otherwise; 2 for a
+file that is not a report.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from widedeep_bench import gates as gate_rules
+
+ACCEPTED = (gate_rules.PASS, gate_rules.DESELECTED, gate_rules.NOT_APPLICABLE)
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "report", help="print the gates, accuracy and throughput of a report written by --wd-report",
         description="Read a report JSON written by `pytest --wd-report PATH`, print its gate table, accuracy "
-                    "and throughput, and exit non-zero if any gate failed. The last stdout line is JSON: "
-                    "passed, gates, failed (the failed gates' names).")
+                    "and throughput. Exit 0 when every selected gate ran and passed, 1 when one failed or did "
+                    "not run (or none ran), 2 when the file is not a report. The last stdout line is JSON: "
+                    "passed, gates, failed, not_run.")
     parser.add_argument("report", type=Path, help="the JSON written by --wd-report")
     parser.set_defaults(run=run)
 
 
+def _rows(saved: dict, path: Path) -> list[gate_rules.GateRow]:
+    rows = []
+    for index, item in enumerate(saved["gates"]):
+        try:
+            status = item["status"]
+            result = None
+            if status in (gate_rules.PASS, gate_rules.FAIL):
+                result = gate_rules.GateResult(**{k: item[k] for k in ("name", "measured", "op", "threshold", "unit",
+                                                                        "passed", "method")})
+                if result.passed != (status == gate_rules.PASS):
+                    raise ValueError(f"status {status} contradicts passed={result.passed}")
+            elif status not in (gate_rules.NOT_RUN, gate_rules.DESELECTED, gate_rules.NOT_APPLICABLE):
+                raise ValueError(f"unknown status {status!r}")
+            rows.append(gate_rules.GateRow(item["name"], status, result, item.get("why", "")))
+        except (KeyError, TypeError, ValueError) as exc:
+            from widedeep_bench.errors import WidedeepError
+
+            raise WidedeepError(f"{path}: gates[{index}] is not a gate of a report_version 2 report ({exc!r})") from exc
+    return rows
+
+
 def run(args) -> dict:
-    from widedeep_bench.errors import WidedeepError
-    from widedeep_bench.suite.results import SuiteResults
+    from widedeep_bench.errors import GatesFailed, WidedeepError
+    from widedeep_bench.suite.results import summary_lines
 
     try:
         saved = json.loads(args.report.read_text())
+    except IsADirectoryError as exc:
+        raise WidedeepError(f"{args.report}: is a directory, expected a report JSON") from exc
     except OSError as exc:
         raise WidedeepError(f"{args.report}: cannot read ({exc.strerror})") from exc
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise WidedeepError(f"{args.report}: not JSON ({exc})") from exc
-    if not isinstance(saved, dict) or "gates" not in saved:
-        raise WidedeepError(f"{args.report}: not a widedeep_bench report (no 'gates'); write one with "
+    if not isinstance(saved, dict) or not isinstance(saved.get("gates"), list):
+        raise WidedeepError(f"{args.report}: not a widedeep_bench report (no 'gates' list); write one with "
                             f"`pytest --wd-report {args.report}`")
-    results = SuiteResults()
-    results.merge(saved)
+    rows = _rows(saved, args.report)
+    verdict = gate_rules.Verdict(rows, list(saved.get("problems", [])))
     print(f"report {args.report}: created {saved.get('created', '?')}, commit {saved.get('git_commit') or '?'}, "
-          f"machine {saved.get('machine', {}).get('cpu', '?')}")
-    print("\n".join(results.summary_lines()))
-    failed = [gate.name for gate in results.gates.failed]
+          f"machine {(saved.get('machine') or {}).get('cpu', '?')}")
+    print("\n".join(summary_lines(verdict, saved.get("accuracy") or {}, saved.get("throughput") or {})))
+    failed = [row.name for row in rows if row.status == gate_rules.FAIL]
+    not_run = [row.name for row in rows if row.status == gate_rules.NOT_RUN]
+    evaluated = sum(row.result is not None for row in rows)
+    result = {"passed": False, "gates": len(rows), "failed": failed, "not_run": not_run}
+    reasons = []
     if failed:
-        raise WidedeepError(f"{len(failed)} of {len(results.gates.results)} gates failed: {failed}")
-    return {"passed": True, "gates": len(results.gates.results), "failed": failed}
+        reasons.append(f"{len(failed)} gate(s) failed: {failed}")
+    if not_run:
+        reasons.append(f"{len(not_run)} gate(s) did not run: {not_run}")
+    if not evaluated:
+        reasons.append("no gate was evaluated: the run measured nothing it could accept")
+    if saved.get("passed") is not True:
+        reasons.append("the run itself did not pass: " + ("; ".join(saved.get("problems") or []) or "passed is not true"))
+    if reasons or not all(row.status in ACCEPTED for row in rows):
+        raise GatesFailed("; ".join(reasons) or "not every gate passed", result)
+    return {**result, "passed": True}

@@ -1,4 +1,4 @@
-"""Everything a suite run measured: gates, accuracy metrics, parity errors, throughput.
+"""Everything a suite run measured: gates (planned, evaluated, not run), accuracy, parity, throughput.
 
 One ``SuiteResults`` per pytest session (on each xdist worker too; workers send theirs to the
 controller as JSON, which merges them). ``as_report()`` is what ``--wd-report`` writes.
@@ -11,53 +11,80 @@ import json
 from pathlib import Path
 
 from widedeep_bench.environment import REPORTED_PACKAGES, git_commit, machine, package_versions
-from widedeep_bench.gates import GateBook
+from widedeep_bench.gates import GateBook, Verdict, judge, table
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2
 
 
 class SuiteResults:
     def __init__(self) -> None:
         self.gates = GateBook()
-        self.accuracy: dict[str, dict] = {}  # "backend/precision" -> top1, auc, logloss, positive_rate, rows
-        self.parity: dict[str, dict] = {}  # "backend/precision/batch vs reference" -> Comparison fields
-        self.throughput: dict[str, dict] = {}  # "backend/precision/batch" -> samples_per_s, p50_ms, p99_ms, ...
+        self.accuracy: dict[str, dict] = {}  # "backend-precision" -> top1, auc, logloss, positive_rate, rows
+        self.parity: dict[str, dict] = {}  # "backend-precision/bBATCH vs reference" -> Comparison fields
+        self.throughput: dict[str, dict] = {}  # "backend-precision/bBATCH" -> samples_per_s, median_ms, ...
         self.context: dict[str, object] = {}  # assets, profile, engine keys
+        self.outcomes: dict[str, str] = {}  # test node id -> why it did not run to the end
+        self.engine_tests_selected = 0
+        self.allow_missing = False
 
     def merge(self, other: dict) -> None:
-        self.gates.extend(other.get("gates", []))
-        for section in ("accuracy", "parity", "throughput", "context"):
+        self.gates.extend(other.get("gates", {}))
+        for section in ("accuracy", "parity", "throughput", "context", "outcomes"):
             getattr(self, section).update(other.get(section, {}))
+        self.engine_tests_selected = max(self.engine_tests_selected, other.get("engine_tests_selected", 0))
 
     def as_dict(self) -> dict:
-        return {"gates": [g.as_dict() for g in self.gates.results], "accuracy": self.accuracy,
-                "parity": self.parity, "throughput": self.throughput, "context": self.context}
+        return {"gates": self.gates.as_dict(), "accuracy": self.accuracy, "parity": self.parity,
+                "throughput": self.throughput, "context": self.context, "outcomes": self.outcomes,
+                "engine_tests_selected": self.engine_tests_selected}
 
-    def as_report(self, command: list[str]) -> dict:
-        report = self.as_dict()
-        report.update(report_version=REPORT_VERSION, passed=not self.gates.failed,
-                      created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                      command=command, versions=package_versions(REPORTED_PACKAGES), machine=machine(),
-                      git_commit=git_commit())
-        return report
+    def verdict(self) -> Verdict:
+        return judge(self.gates.planned, self.gates.results_by_name, self.gates.not_run, self.outcomes,
+                     allow_missing=self.allow_missing, engine_tests_selected=self.engine_tests_selected,
+                     withdrawn=self.gates.withdrawn)
 
-    def write_report(self, path: Path, command: list[str]) -> None:
+    def as_report(self, command: list[str], *, session_ok: bool) -> dict:
+        """The report: every gate with its status, the measurements, versions, machine and commit.
+        ``passed`` is true only when every selected gate ran and passed and pytest itself succeeded."""
+        verdict = self.verdict()
+        problems = list(verdict.problems)
+        if not session_ok:
+            problems.append("the pytest session did not succeed (a test failed or errored, or it was interrupted)")
+        if not any(row.result is not None for row in verdict.rows):
+            problems.append("no gate was evaluated")
+        return {"report_version": REPORT_VERSION, "passed": verdict.passed and not problems, "problems": problems,
+                "gates": [row.as_dict() for row in verdict.rows], "allow_missing": self.allow_missing,
+                "accuracy": self.accuracy, "parity": self.parity, "throughput": self.throughput,
+                "context": self.context,
+                "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "command": command, "versions": package_versions(REPORTED_PACKAGES), "machine": machine(),
+                "git_commit": git_commit()}
+
+    def write_report(self, path: Path, command: list[str], *, session_ok: bool) -> None:
         from widedeep_bench.cache import atomic_file
 
         with atomic_file(Path(path)) as tmp:
-            tmp.write_text(json.dumps(self.as_report(command), indent=2, sort_keys=True) + "\n")
+            tmp.write_text(json.dumps(self.as_report(command, session_ok=session_ok), indent=2, sort_keys=True) + "\n")
 
     def summary_lines(self) -> list[str]:
-        lines = ["gates:", *("  " + line for line in self.gates.table().splitlines())]
-        if self.accuracy:
-            lines.append("accuracy (whole eval set, batch 1024, final partial batch dropped):")
-            for case, m in sorted(self.accuracy.items()):
-                lines.append(f"  {case:<24} Top-1 {m['top1']:.5f}  AUC {m['auc']:.5f}  "
-                             f"log loss {m['logloss']:.5f}  rows {m['rows']}")
-        if self.throughput:
-            lines.append("throughput (median of timed rounds after warm-up; samples/s counts samples):")
-            for case, t in sorted(self.throughput.items(), key=lambda item: (item[0].split("/b")[0],
-                                                                             item[1]["batch_size"])):
-                lines.append(f"  {case:<28} {t['samples_per_s']:>14,.0f} samples/s  p50 {t['p50_ms']:.3f} ms  "
-                             f"p99 {t['p99_ms']:.3f} ms")
-        return lines
+        return summary_lines(self.verdict(), self.accuracy, self.throughput)
+
+
+def summary_lines(verdict: Verdict, accuracy: dict, throughput: dict) -> list[str]:
+    """The gate table, then accuracy and throughput, as printed after a run and by ``report``."""
+    counts = ", ".join(f"{verdict.count(s)} {s}" for s in ("PASS", "FAIL", "NOT RUN", "DESELECTED", "N/A") if verdict.count(s))
+    lines = [f"gates ({counts or 'none'}):", *("  " + line for line in table(verdict.rows).splitlines())]
+    lines += [f"RUN FAILS: {problem}" for problem in verdict.problems]
+    if accuracy:
+        lines.append("accuracy (whole eval set, batch 1024, final partial batch dropped):")
+        for case, m in sorted(accuracy.items()):
+            lines.append(f"  {case:<24} Top-1 {m['top1']:.5f}  AUC {m['auc']:.5f}  "
+                         f"log loss {m['logloss']:.5f}  rows {m['rows']}")
+    if throughput:
+        lines.append("throughput (samples/s = batch / median round; warm-up excluded; ratio = paired vs TF original):")
+        for case, t in sorted(throughput.items(), key=lambda item: (item[0].split("/b")[0], item[1]["batch_size"])):
+            ratio = t.get("ratio_vs_tensorflow")
+            shown = f"  x{ratio['ratio']:.3f} TF" if ratio else ""
+            lines.append(f"  {case:<28} {t['samples_per_s']:>14,.0f} samples/s  median {t['median_ms']:.3f} ms  "
+                         f"{t['tail_statistic']} {t['tail_ms']:.3f} ms  rounds {t['rounds']}{shown}")
+    return lines

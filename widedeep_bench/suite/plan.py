@@ -1,0 +1,75 @@
+"""The run's plan: which gates each collected conformance test evaluates, known before anything runs.
+
+A gate in the plan that ends the session without a result is NOT RUN (with the test's skip reason or
+setup error) and fails the run, so a missing runtime, a crashed fixture or an absent TF original can
+never turn a run green. The names come from ``widedeep_bench.gates``, the same functions the tests use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from widedeep_bench import gates
+from widedeep_bench.suite.config import SuiteConfig
+from widedeep_bench.suite.engines import OVERHEAD_RUNNER, REFERENCE_RUNNER
+
+# The suite's conversion stages, in order (widedeep_bench.conversion: export, then default_stages). A renamed
+# stage shows up as a NOT RUN gate here and an unplanned one there, never as a silently skipped check.
+CONVERSION_STAGES = ("export", "simplify", "deploy", "dynamic")
+
+
+@dataclass(frozen=True)
+class GatesOfTest:
+    names: list[str]
+    engine: bool  # the test exercises an engine under test
+
+
+def gates_of_test(test: str, params: dict, config: SuiteConfig) -> GatesOfTest:
+    """The gates conformance test function ``test`` evaluates with parameters ``params``.
+
+    In the default exploratory run (no profile, backend or providers named), a runner that cannot run
+    here is not part of the plan: its tests skip with the reason. In a strict run (``config.strict``) it
+    is; with ``--wd-allow-missing`` its gates are then listed as NOT RUN instead of failing the session
+    at configuration.
+    """
+    case = params.get("engine_case") or params.get("perf_case")
+    if case is not None and case.unavailable and not config.strict:
+        return GatesOfTest([], engine=False)
+    batch = params.get("batch_size")
+    if test == "test_tf_original_accuracy":
+        return GatesOfTest(gates.accuracy_gate_names(f"{REFERENCE_RUNNER}-fp32", with_drop=False), engine=False)
+    if test == "test_engine_accuracy":
+        return GatesOfTest(gates.accuracy_gate_names(case.id, with_drop=True), engine=True)
+    if test == "test_engine_matches_reference":
+        reference = params["reference"]
+        return GatesOfTest([] if case.id == reference else [gates.parity_gate_name(case.id, batch, reference)],
+                         engine=True)
+    if test == "test_throughput":
+        if case.backend in (REFERENCE_RUNNER, OVERHEAD_RUNNER):
+            return GatesOfTest([], engine=False)  # the baseline peer and the harness floor: measured, not gated
+        applicable = config.profile.perf_gates(case.backend, case.precision, batch)
+        return GatesOfTest(gates.perf_gate_names(case.id, batch, applicable), engine=True)
+    if test == "test_every_conversion_stage_keeps_parity_with_tf_original":
+        return GatesOfTest([] if config.onnx else [gates.conversion_gate_name(s) for s in CONVERSION_STAGES],
+                         engine=False)
+    return GatesOfTest([], engine=False)
+
+
+def unmeasurable_perf_gates(config: SuiteConfig, backends: list[str]) -> list[str]:
+    """The profile's throughput gates this run can never evaluate, each named with what is missing.
+
+    ``backends``: the runners the run tests (explicit or default)."""
+    problems = []
+    for index, gate in enumerate(config.profile.perf, start=1):
+        missing = []
+        if gate.batch not in config.batch_sizes:
+            missing.append(f"batch {gate.batch} (run measures {list(config.batch_sizes)})")
+        if gate.precision not in config.precisions:
+            missing.append(f"precision {gate.precision} (run measures {list(config.precisions)})")
+        if gate.backend is not None and gate.backend not in backends:
+            missing.append(f"backend {gate.backend} (run measures {backends})")
+        if missing:
+            problems.append(f"{config.profile.source} [[perf]] #{index} ({gate.backend or 'any backend'} "
+                            f"{gate.precision} batch {gate.batch}) can never apply: the run lacks "
+                            + ", ".join(missing))
+    return problems
