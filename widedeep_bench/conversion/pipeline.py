@@ -27,8 +27,9 @@ from widedeep_bench.conversion.export import OnnxFromPath, OnnxFromSavedModel
 from widedeep_bench.conversion.sample_rows import sample_eval_tensors
 from widedeep_bench.conversion.signature import serving_signature
 from widedeep_bench.conversion.simplify import SimplifiedOnnx
-from widedeep_bench.conversion.validate import (PARITY_TOLERANCE, StageRecord, check_onnx,
-                                                onnx_probabilities, stage_record)
+from widedeep_bench.compare import Tolerance
+from widedeep_bench.conversion.validate import (PARITY, StageRecord, check_onnx, onnx_probabilities,
+                                                stage_parity, stage_record)
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.progress import say
 
@@ -106,7 +107,7 @@ def _refuse_foreign_directory(out_dir: Path) -> None:
 class _StageChecker:
     """Validates each stage's model against the TF original and writes it into the staging directory."""
 
-    def __init__(self, directory: Path, rows, reference: np.ndarray, tolerance: float):
+    def __init__(self, directory: Path, rows, reference: np.ndarray, tolerance: Tolerance):
         self.directory, self.rows, self.reference, self.tolerance = directory, rows, reference, tolerance
         self.records: list[StageRecord] = []
 
@@ -118,30 +119,34 @@ class _StageChecker:
         data = model.SerializeToString()
         name = f"{len(self.records) + 1:02d}-{stage}.onnx"
         (self.directory / name).write_bytes(data)
-        record = stage_record(stage, name, hashlib.sha256(data).hexdigest(), model, probabilities,
-                              self.reference, self.tolerance)
-        if not record.max_abs_error <= self.tolerance:  # a NaN error fails too
+        parity = stage_parity(stage, probabilities, self.reference, self.tolerance)
+        record = stage_record(stage, name, hashlib.sha256(data).hexdigest(), model, parity,
+                              rows=int(self.reference.shape[0]))
+        if not parity:
             if previous is None:
                 where = "it is the first stage, so there is no earlier model to compare intermediates with"
             else:
                 divergence = first_divergence(previous(), model, self.rows)
                 where = str(divergence) if divergence else \
                     "no node output it shares with the previous stage's model diverges"
+            non_finite = "" if np.all(np.isfinite(probabilities)) else "; its probabilities hold NaN or infinity"
             raise WidedeepError(f"stage {stage!r} breaks parity with the TF original: max |onnx - tf| = "
-                                f"{record.max_abs_error:.6g} over {record.rows} rows (tolerance "
-                                f"{self.tolerance:g}); {where}")
+                                f"{parity.max_abs:.6g} over {record.rows} rows ({parity.failing} of "
+                                f"{parity.elements} probabilities outside atol {parity.atol:g} + rtol "
+                                f"{parity.rtol:g} * |tf|{non_finite}); {where}")
         self.records.append(record)
         return record
 
 
 def convert(saved_model: Path, out_dir: Path, *, opset: int | None = None, cut_zeros_like: bool = False,
             ixrt_names: bool = False, parity_rows=None, given_onnx: Path | None = None,
-            stages: Sequence | None = None, tolerance: float = PARITY_TOLERANCE) -> ConversionResult:
+            stages: Sequence | None = None, tolerance: Tolerance = PARITY) -> ConversionResult:
     """Convert ``saved_model`` (or validate and finish ``given_onnx`` against it) into ``out_dir``.
 
     ``parity_rows``: any object with ``categorical [26*N, 2] int64`` and ``numeric [N, 13] float32``
     (e.g. ``EvalTensors``); default: ``DEFAULT_PARITY_ROWS`` sampled rows. ``stages`` replaces
-    ``default_stages`` (tests use it to insert a broken stage). Raises ``WidedeepError`` for bad
+    ``default_stages`` (tests use it to insert a broken stage). ``tolerance``: the parity rule's atol and
+    rtol for ``compare()`` (default ``TOLERANCES["fp32"]``). Raises ``WidedeepError`` for bad
     input and for any stage that fails a check; ``out_dir`` is then left as it was.
     """
     saved_model, out_dir = Path(saved_model), Path(out_dir)

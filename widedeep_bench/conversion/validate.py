@@ -1,7 +1,8 @@
 """What every stage's output must pass: the full ONNX checker, strict shape inference, and parity.
 
-Parity rule: ``max |p_onnx - p_tf| <= tolerance`` over every probability of the parity rows
-(absolute, default 1e-5: float32 on both sides, so genuine disagreement shows up as 1e-3 or more).
+Parity is the suite's one rule, ``widedeep_bench.compare.compare`` with ``TOLERANCES["fp32"]``
+(float32 on both sides, so genuine disagreement shows up as 1e-3 or more), over every probability of
+the parity rows.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import onnx
 
+from widedeep_bench.compare import TOLERANCES, Comparison, Tolerance, compare
 from widedeep_bench.conversion.graph import op_counts
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.onnx_roles import describe_value, input_roles
 
-PARITY_TOLERANCE = 1e-5  # absolute, on probabilities
+PARITY = TOLERANCES["fp32"]  # every stage against the TF original
+PARITY_TOLERANCE = PARITY.atol  # the same atol by its older name, for importers that read only atol
 
 
 @dataclass(frozen=True)
@@ -30,9 +33,10 @@ class StageRecord:
     inputs: list  # "name: dtype [dims]"
     outputs: list
     rows: int  # parity rows compared
-    max_abs_error: float  # max |p_onnx - p_tf| over rows x 2 probabilities
+    max_abs_error: float  # max |p_onnx - p_tf| over rows x 2 probabilities (inf where p_onnx is NaN)
     mean_abs_error: float
-    tolerance: float
+    tolerance: float  # atol of the rule |p_onnx - p_tf| <= atol + rtol * |p_tf|
+    rtol: float = 0.0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -80,13 +84,21 @@ def onnx_probabilities(model: onnx.ModelProto, rows, *, stage: str) -> np.ndarra
         raise WidedeepError(f"stage {stage!r}: ONNX Runtime cannot run the model: {exc}") from exc
 
 
-def stage_record(stage: str, file: str, sha256: str, model: onnx.ModelProto, probabilities: np.ndarray,
-                 reference: np.ndarray, tolerance: float) -> StageRecord:
-    error = np.abs(probabilities.astype(np.float64) - reference.astype(np.float64))
+def stage_parity(stage: str, probabilities: np.ndarray, reference: np.ndarray,
+                 tolerance: Tolerance = PARITY) -> Comparison:
+    """``compare()`` of a stage's ``[N, 2]`` probabilities with the TF original's; errors name the stage."""
+    try:
+        return compare(probabilities, reference, atol=tolerance.atol, rtol=tolerance.rtol)
+    except WidedeepError as exc:
+        raise WidedeepError(f"stage {stage!r}: {exc}") from exc
+
+
+def stage_record(stage: str, file: str, sha256: str, model: onnx.ModelProto, parity: Comparison,
+                 rows: int) -> StageRecord:
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     return StageRecord(stage=stage, file=file, sha256=sha256, opset=opset, nodes=op_counts(model),
                        inputs=[str(describe_value(v)) for v in model.graph.input
                                if v.name not in {i.name for i in model.graph.initializer}],
                        outputs=[str(describe_value(v)) for v in model.graph.output],
-                       rows=int(reference.shape[0]), max_abs_error=float(error.max()),
-                       mean_abs_error=float(error.mean()), tolerance=tolerance)
+                       rows=rows, max_abs_error=parity.max_abs, mean_abs_error=parity.mean_abs,
+                       tolerance=parity.atol, rtol=parity.rtol)
