@@ -7,21 +7,40 @@ synthetic default (SavedModel and eval.csv only; there is no default ONNX file).
 Fetched copies are pinned in ``cache_root()/assets/assets.lock.json`` by SHA-256 (no checksums are
 published upstream) and verified every time they are resolved, so a file that changed after it was
 fetched is an error, never silently used.
+
+An eval.csv that is a stream (a FIFO, ``<(zcat eval.csv.gz)``) is read once, here, into the cache, and the
+copy is what resolves: everything after resolution may read ``Assets.eval_csv`` as often as it likes.
+Messages name options as the caller's user typed them (``OptionNames``: the CLI's by default).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from widedeep_bench.cache import cache_root, file_sha256, lock_for, tree_sha256, write_json
+from widedeep_bench.data.csv_input import path_kind, spool_stream
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.progress import say
 
 LOCK_VERSION = 1
 ASSET_NAMES = ("saved_model", "eval_csv", "onnx")
+
+
+@dataclass(frozen=True)
+class OptionNames:
+    """The option that names each asset, as the user of the caller types it; messages quote these.
+
+    The defaults are the CLI's (``prepare --eval-csv``); the pytest plugin passes its own
+    (``--wd-eval-csv``). The environment variables are the same for both (``SeedAsset.env``).
+    """
+
+    saved_model: str = "--saved-model"
+    eval_csv: str = "--eval-csv"
+    onnx: str = "--onnx"
 
 
 @dataclass(frozen=True)
@@ -156,6 +175,30 @@ def check_saved_model(path: Path, source: str) -> Path:
     return path
 
 
+def check_eval_csv(path: Path, source: str) -> Path:
+    """``path`` must be a non-empty Criteo CSV file or a stream; a stream is read once into the cache and
+    its copy is returned (so nothing after resolution can consume the stream)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") and _names_a_stream(path):
+        raise WidedeepError(f"{source}: {path}: a stream (a FIFO or <(...)) can be read by one process only, and "
+                            "pytest-xdist (-n) runs the session in several; run without -n, or save the stream "
+                            "to a file and pass that")
+    if path_kind(path, source) == "stream":
+        return spool_stream(path, source).path
+    if path.stat().st_size == 0:
+        raise WidedeepError(f"{source}: {path}: the Criteo CSV file is empty")
+    return path
+
+
+def _names_a_stream(path: Path) -> bool:
+    """A FIFO, or a name of one of this process's own descriptors (which another process does not share)."""
+    if str(path).startswith(("/dev/fd/", "/proc/self/fd/")) or str(path) == "/dev/stdin":
+        return True
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def check_readable_file(path: Path, source: str, what: str) -> Path:
     """``path`` must be a non-empty file we can open; ``source`` names the option or variable."""
     if not path.is_file():
@@ -173,14 +216,16 @@ def check_readable_file(path: Path, source: str, what: str) -> Path:
 
 CHECKS = {
     "saved_model": check_saved_model,
-    "eval_csv": lambda path, source: check_readable_file(path, source, "an eval CSV"),
+    "eval_csv": check_eval_csv,
     "onnx": lambda path, source: check_readable_file(path, source, "an ONNX"),
 }
 
 
-def user_asset(name: str, option: str | os.PathLike | None) -> tuple[Path, str] | None:
-    """The user's copy of asset ``name`` and its origin, by option, then environment, then cache."""
-    option_flag = "--" + name.replace("_", "-")
+def user_asset(name: str, option: str | os.PathLike | None,
+               option_names: OptionNames = OptionNames()) -> tuple[Path, str] | None:
+    """The user's copy of asset ``name`` and its origin, by option, then environment, then cache;
+    ``option_names`` says how the option is spelled in messages."""
+    option_flag = getattr(option_names, name)
     if option is not None:
         return CHECKS[name](Path(option).expanduser(), option_flag), "option"
     env = SEED_ASSETS[name].env
@@ -193,14 +238,17 @@ def user_asset(name: str, option: str | os.PathLike | None) -> tuple[Path, str] 
 
 
 def resolve_assets(saved_model=None, eval_csv=None, onnx=None, *, rows: int | None = None,
-                   seed: int | None = None) -> Assets:
+                   seed: int | None = None, option_names: OptionNames = OptionNames()) -> Assets:
     """Resolve each asset by option > environment > fetched copy > synthetic default.
+
+    ``option_names``: how the caller's user spells the three options, for messages (the CLI's by default;
+    the pytest plugin passes ``--wd-saved-model``, ``--wd-eval-csv``, ``--wd-onnx``).
 
     ``rows`` / ``seed`` shape the synthetic default only (built, or reused, when the SavedModel or the
     eval.csv is not the user's). The synthetic SavedModel is never paired with a user's ONNX file: they
     hold different weights, so parity between them would be meaningless; ``saved_model`` is then None.
     """
-    found = {name: user_asset(name, given) for name, given in
+    found = {name: user_asset(name, given, option_names) for name, given in
              (("saved_model", saved_model), ("eval_csv", eval_csv), ("onnx", onnx))}
     origins = {name: hit[1] if hit else "absent" for name, hit in found.items()}
     paths = {name: hit[0] if hit else None for name, hit in found.items()}

@@ -117,9 +117,10 @@ def test_empty_environment_variable_counts_as_unset(cache, monkeypatch, syntheti
 
 
 @pytest.mark.parametrize("variable, make, expected", [
-    ("WIDEDEEP_EVAL_CSV", lambda tmp: tmp / "nope.csv", "expected an eval CSV file, found no such file"),
-    ("WIDEDEEP_EVAL_CSV", lambda tmp: tmp, "expected an eval CSV file, found a directory"),
-    ("WIDEDEEP_EVAL_CSV", lambda tmp: (tmp / "empty.csv").touch() or tmp / "empty.csv", "eval CSV file is empty"),
+    ("WIDEDEEP_EVAL_CSV", lambda tmp: tmp / "nope.csv", "no such file, expected a Criteo CSV file"),
+    ("WIDEDEEP_EVAL_CSV", lambda tmp: tmp, "is a directory, expected a Criteo CSV file"),
+    ("WIDEDEEP_EVAL_CSV", lambda tmp: (tmp / "empty.csv").touch() or tmp / "empty.csv",
+     "the Criteo CSV file is empty"),
     ("WIDEDEEP_SAVED_MODEL", lambda tmp: tmp / "nope", "expected a SavedModel directory, found no such directory"),
     ("WIDEDEEP_SAVED_MODEL", lambda tmp: tmp, "containing saved_model.pb, found none"),
     ("WIDEDEEP_SAVED_MODEL", lambda tmp: (tmp / "m.tar").touch() or tmp / "m.tar", "is a tar archive; unpack it"),

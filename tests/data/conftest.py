@@ -7,7 +7,12 @@ and large integers, integers with leading zeros, and non-ASCII UTF-8 text, and n
 
 from __future__ import annotations
 
+import concurrent.futures
+import errno
+import os
 import random
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -87,3 +92,77 @@ def fixtures_csv() -> Path:
 def good_line() -> str:
     """One valid labelled line."""
     return criteo_lines(1, seed=99)[0]
+
+
+class Fifo:
+    """A named pipe at ``path`` that a writer thread feeds, as a shell's ``<(...)`` or a ``zcat > fifo`` does.
+
+    ``feed(data)`` starts a writer that opens the pipe (waiting for a reader), writes ``data`` and closes
+    it: the reader then sees the end of the stream. ``call(fn, ...)`` runs the code under test with a time
+    limit: a reader that opens the pipe a second time would wait forever for a writer that is gone, so
+    on time-out the pipe is closed under it and the test fails saying so.
+    """
+
+    def __init__(self, path: Path):
+        os.mkfifo(path)
+        self.path = path
+        self.writers: list[threading.Thread] = []
+
+    def feed(self, data: bytes) -> None:
+        def write() -> None:
+            try:
+                with open(self.path, "wb") as pipe:
+                    pipe.write(data)
+            except BrokenPipeError:
+                pass  # the reader gave up before the end: the test says why
+
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        self.writers.append(writer)
+
+    def call(self, fn, *args, timeout_s: float = 60, **kwargs):
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            result = pool.submit(fn, *args, **kwargs)
+            try:
+                return result.result(timeout=timeout_s)
+            except concurrent.futures.TimeoutError:
+                while not result.done():
+                    self._release_reader()
+                    time.sleep(0.05)
+                pytest.fail(f"{fn.__name__} still waited on {self.path} after {timeout_s} s: it opened the pipe "
+                            "again after its writer had finished (read twice?)")
+
+    def writers_done(self, timeout_s: float = 10) -> bool:
+        for writer in self.writers:
+            writer.join(timeout_s)
+        return not any(writer.is_alive() for writer in self.writers)
+
+    def _release_reader(self) -> None:
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_NONBLOCK))  # a writer that closes at once: EOF
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:  # no reader waiting yet
+                raise
+
+    def close(self) -> None:
+        for writer in self.writers:  # a writer still waiting for a reader: give it one that leaves at once
+            while writer.is_alive():
+                try:
+                    os.close(os.open(self.path, os.O_RDONLY | os.O_NONBLOCK))
+                except OSError:
+                    pass
+                writer.join(0.05)
+
+
+@pytest.fixture
+def fifo(tmp_path):
+    """``fifo(name="eval.fifo")`` -> a new ``Fifo`` in ``tmp_path``; writers left waiting are released."""
+    made: list[Fifo] = []
+
+    def make(name: str = "eval.fifo") -> Fifo:
+        made.append(Fifo(tmp_path / name))
+        return made[-1]
+
+    yield make
+    for pipe in made:
+        pipe.close()

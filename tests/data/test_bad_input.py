@@ -160,7 +160,8 @@ def test_bad_line_deep_in_a_multi_block_file_is_named_exactly(write_csv, cache, 
 
 
 def test_missing_file_is_named(tmp_path, cache):
-    assert_rejected(tmp_path / "absent.csv", cache, "cannot read file")
+    message = assert_rejected(tmp_path / "absent.csv", cache, "no such file, expected a Criteo CSV file")
+    assert message == f"{tmp_path / 'absent.csv'}: no such file, expected a Criteo CSV file"
 
 
 def test_a_huge_valid_field_before_the_bad_line_does_not_derail_the_search(write_csv, cache, lines):

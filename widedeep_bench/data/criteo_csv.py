@@ -3,6 +3,8 @@ preprocessing does it (SPEC section 4), vectorised.
 
 Semantics: no header; 40 comma-separated fields (label, I1..I13, C1..C26) or 39 (no label), decided
 by line 1 and then required of every line; ``\\n`` or ``\\r\\n`` line ends; no quoting (a ``"`` is text).
+A UTF-8 byte order mark opening the file is skipped, as pyarrow and ByteMLPerf's pandas skip it; line 1
+is the line it opens.
 Categorical fields are hashed as the raw text, empty included (``"00012345"`` stays text):
 bucket = ``Fingerprint64(text) mod 1000``. A numeric field is an integer or empty (= 0, for the
 statistics too); each column is min-max normalised over the whole file, ``(x - min) / (max - min)``
@@ -32,6 +34,7 @@ from widedeep_bench.cache import file_sha256, lock_for
 from widedeep_bench.data import criteo_fields as rules
 from widedeep_bench.data import tensor_cache
 from widedeep_bench.data.csv_diagnosis import raise_first_bad_line
+from widedeep_bench.data.csv_input import csv_input, path_kind, read_stream
 from widedeep_bench.data.eval_tensors import EvalTensors
 from widedeep_bench.data.hashing import bucketize
 from widedeep_bench.errors import WidedeepError
@@ -49,30 +52,39 @@ PARSE_BLOCK_BYTES = 4 << 20
 INTERLEAVE_BLOCK_ROWS = 1 << 15
 
 
-def read_eval_csv(path) -> EvalTensors:
-    """Parse a Criteo CSV file into ``EvalTensors`` (no cache). Bad input raises ``WidedeepError``
-    naming the file, the first bad line and its field."""
-    tensors = _parse_file(Path(path))
+def read_eval_csv(path, *, option: str | None = None) -> EvalTensors:
+    """Parse a Criteo CSV file, FIFO or ``<(...)`` stream into ``EvalTensors`` (no cache; a stream is read
+    once, into memory). Bad input raises ``WidedeepError`` naming the file, the first bad line and its
+    field; ``option`` (e.g. ``"--wd-eval-csv"``) names where the path came from in path errors."""
+    path = Path(path)
+    if path_kind(path, option) == "stream":
+        data, digest = read_stream(path, option)
+        tensors = tensors_from_csv_bytes(data, str(path), sha256=digest)
+    else:
+        tensors = _parse_file(path, str(path))
     _warn_constant_columns(tensors)
     return tensors
 
 
-def load_eval_tensors(path, *, use_cache: bool = True) -> EvalTensors:
+def load_eval_tensors(path, *, use_cache: bool = True, option: str | None = None) -> EvalTensors:
     """``read_eval_csv`` through the cache: the entry is keyed by the file's SHA-256 and
     ``PREPROCESS_VERSION``, built once (under a lock) and loaded as read-only memory maps, so a
-    second load of a 2 M-row file takes milliseconds. A bad file raises and caches nothing."""
+    second load of a 2 M-row file takes milliseconds. A bad file raises and caches nothing.
+
+    A FIFO or ``<(...)`` stream is read exactly once, into the cache (``csv_input.spool_stream``), and
+    its copy is then read like any file; messages name the stream and its copy."""
     if not use_cache:
-        return read_eval_csv(path)
-    path = Path(path)
-    entry = tensor_cache.entry_for(file_sha256(path), PREPROCESS_VERSION)
+        return read_eval_csv(path, option=option)
+    source = csv_input(path, option)
+    entry = tensor_cache.entry_for(source.sha256 or file_sha256(source.path), PREPROCESS_VERSION)
     if not entry.is_dir():
         with lock_for(entry):
             if not entry.is_dir():
-                built = _parse_file(path)
+                built = _parse_file(source.path, source.shown)
                 if tensor_cache.entry_for(built.sha256, PREPROCESS_VERSION) != entry:
-                    raise WidedeepError(f"{path}: the file changed while it was being read; run again")
+                    raise WidedeepError(f"{source.shown}: the file changed while it was being read; run again")
                 tensor_cache.store(entry, built, PREPROCESS_VERSION)
-    tensors = tensor_cache.load(entry, str(path), PREPROCESS_VERSION)
+    tensors = tensor_cache.load(entry, source.shown, PREPROCESS_VERSION)
     _warn_constant_columns(tensors)
     return tensors
 
@@ -96,21 +108,22 @@ def tensors_from_csv_bytes(data: bytes, source: str, sha256: str) -> EvalTensors
                        sha256=sha256, numeric_range=numeric_range)
 
 
-def _parse_file(path: Path) -> EvalTensors:
+def _parse_file(path: Path, shown: str) -> EvalTensors:
+    """The tensors of regular file ``path``, named ``shown`` in messages."""
     # The hash is of the bytes parsed, not of a second read, so it names exactly what the tensors hold;
     # hashlib releases the GIL, so it runs beside the single-threaded steps of the parse.
-    data = _read_bytes(path)
+    data = _read_bytes(path, shown)
     with ThreadPoolExecutor(1) as pool:
         digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
-        tensors = tensors_from_csv_bytes(data, str(path), sha256="")
+        tensors = tensors_from_csv_bytes(data, shown, sha256="")
         return replace(tensors, sha256=digest.result())
 
 
-def _read_bytes(path: Path) -> bytes:
+def _read_bytes(path: Path, shown: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise WidedeepError(f"{path}: cannot read file ({exc.strerror})") from exc
+        raise WidedeepError(f"{shown}: cannot read file ({exc.strerror})") from exc
 
 
 def _read_columns(data: bytes, source: str, names: tuple[str, ...]) -> dict:

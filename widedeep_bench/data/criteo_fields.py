@@ -19,6 +19,10 @@ INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 # C0 controls (tab included) and DEL never occur in Criteo text; their presence means a binary file.
 # A carriage return is allowed only as part of a "\r\n" line end.
 CONTROL_PATTERN = r"[\x00-\x1f\x7f]"
+# A UTF-8 byte order mark opening the file is skipped (pyarrow does, and so does ByteMLPerf's pandas);
+# anywhere else U+FEFF is text. A UTF-16 mark means the whole file is in the wrong encoding.
+UTF8_BOM = b"\xef\xbb\xbf"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 def column_names(field_count: int) -> tuple[str, ...]:
