@@ -86,6 +86,19 @@ def test_backends_named_says_whether_the_user_named_the_runners(monkeypatch):
     assert configure(monkeypatch, {"WIDEDEEP_BACKEND": "openvino"}).backends_named
 
 
+@pytest.mark.parametrize("given, must_run", [
+    ({}, set()),  # exploratory: absent runtimes skip
+    ({"profile": "mr-v100-ixrt-fp16"}, {"ixrt"}),
+    ({"backend": "openvino,torch"}, {"openvino", "torch"}),
+    ({"ort_providers": "CPUExecutionProvider"}, {"onnxruntime"}),
+    ({"backend": "openvino,onnxruntime", "ort_providers": "CPUExecutionProvider"}, {"openvino", "onnxruntime"}),
+])
+def test_the_runners_a_run_names_must_run_and_no_others(given, must_run):
+    config = configure(**given)
+    assert {name for name in ("onnxruntime", "openvino", "torch", "ixrt", "tensorrt") if config.must_run(name)} == \
+        must_run
+
+
 def test_ort_providers_default_to_the_profiles_and_the_option_beats_them(tmp_path):
     profile = tmp_path / "gpu.toml"
     profile.write_text('name = "gpu"\nbackends = ["onnxruntime"]\nprecisions = ["fp16"]\nbatch_sizes = [1024]\n'

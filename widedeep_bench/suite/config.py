@@ -162,9 +162,15 @@ class SuiteConfig:
     ort_providers: tuple[str, ...] | None = None
     allow_missing: bool = False  # --wd-allow-missing: a named runner that cannot run here skips (NOT RUN)
     backends_named: bool = False  # --wd-backend (or its variable) named the runners
+    providers_named: bool = False  # --wd-ort-providers (or its variable) was given
     # The run names what it tests (a profile, backends or providers): a named runner that cannot run here
     # then fails the run instead of skipping, unless allow_missing.
     strict: bool = False
+
+    def must_run(self, backend: str) -> bool:
+        """Whether ``backend`` not running here fails the run (fail closed) instead of skipping: the profile
+        given explicitly or ``--wd-backend`` names it, or it is onnxruntime and providers were named."""
+        return backend in (self.backends or ()) or (self.providers_named and backend == "onnxruntime")
 
     @classmethod
     def from_pytest(cls, config) -> "SuiteConfig":
@@ -199,5 +205,5 @@ class SuiteConfig:
             perf_duration_s=given(config, "--wd-perf-duration").seconds(),
             ort_providers=providers or None,
             allow_missing=given(config, "--wd-allow-missing").flag(),
-            backends_named=backend_option.value is not None,
+            backends_named=backend_option.value is not None, providers_named=providers_option.value is not None,
             strict=profile_named or backend_option.value is not None or providers_option.value is not None)
