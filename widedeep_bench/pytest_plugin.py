@@ -53,13 +53,14 @@ def _refuse_what_cannot_run(config, suite: SuiteConfig) -> None:
     from widedeep_bench.suite.plan import unmeasurable_perf_gates
 
     cases = engine_cases(suite.backends, suite.precisions, ort_providers=suite.ort_providers)
-    missing = [f"{case.id}: {case.unavailable}" for case in cases if case.unavailable]
-    if suite.strict and missing and not suite.allow_missing:
-        named_by = "--wd-backend" if suite.backends_named else f"profile {suite.profile.name!r}"
+    missing = [f"{case.id}: {case.unavailable}" for case in cases if case.unavailable and suite.must_run(case.backend)]
+    if missing and not suite.allow_missing:
+        named_by = ("--wd-backend" if suite.backends_named else "--wd-ort-providers" if not suite.backends
+                    else f"profile {suite.profile.name!r}")
         raise WidedeepError(f"runners named by {named_by} cannot run here: " + "; ".join(missing)
                             + ". Install them, or add --wd-allow-missing for an exploratory run that lists "
                               "their gates as NOT RUN")
-    backends = sorted({case.backend for case in cases if not case.unavailable or suite.strict})
+    backends = sorted({case.backend for case in cases if not case.unavailable or suite.must_run(case.backend)})
     problems = unmeasurable_perf_gates(suite, backends) if _perf_may_run(config) else []
     if problems:
         raise WidedeepError("; ".join(problems))
@@ -135,6 +136,16 @@ def _plan_gates(config, selected, deselected) -> None:
             results.engine_tests_selected += int(kept and planned.engine)
             for name in planned.names:
                 results.gates.plan(PlannedGate(name=name, nodeid=item.nodeid, selected=kept, engine=planned.engine))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failure the suite raised on purpose (``WidedeepError``) is shown as its one line, not a traceback:
+    the message already names the file, option or tensor and what was expected."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and call.excinfo is not None and call.excinfo.errisinstance(WidedeepError):
+        report.longrepr = f"widedeep_bench: {call.excinfo.value}"
 
 
 class _OutcomeRecorder:
@@ -265,6 +276,8 @@ def pytest_sessionfinish(session, exitstatus):
     if hasattr(config, "workerinput"):
         config.workeroutput["widedeep_results"] = json.dumps(results.as_dict())
         return
+    if config.option.collectonly:
+        return  # nothing was meant to run: no verdict, no report
     verdict = results.verdict()
     fails = verdict.problems or verdict.count("FAIL")
     if fails and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
@@ -284,7 +297,7 @@ def pytest_testnodedown(node, error):
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     results: SuiteResults = config.widedeep_results
-    if not results.gates.planned and not results.gates.results and not results.throughput:
+    if config.option.collectonly or not (results.gates.planned or results.gates.results or results.throughput):
         return
     terminalreporter.section("widedeep_bench gates")
     for line in results.summary_lines():

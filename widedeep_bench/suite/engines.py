@@ -72,21 +72,30 @@ class EnginePool:
         return None
 
     def get(self, backend: str, precision: str) -> Runner:
-        key = (backend, precision)
+        """The runner under test for ``backend`` at ``precision`` (ONNX Runtime with the run's providers)."""
+        return self._activated(backend, precision, self.ort_providers)
+
+    def cpu_reference(self) -> Runner:
+        """ONNX Runtime FP32 on the CPU provider: the "onnxruntime-fp32" reference, whatever providers the
+        engines under test use (a CUDA result must never be cached or compared as the CPU reference)."""
+        return self._activated(ORT_RUNNER, "fp32", None)
+
+    def _activated(self, backend: str, precision: str, providers: tuple[str, ...] | None) -> Runner:
+        options = engine_options(backend, precision, ort_providers=providers, max_batch=max(self.max_batch, 16384))
+        key = (backend, precision, options.providers)
         if key not in self._runners:
             missing = self.unavailable(backend)
             if missing:
                 raise WidedeepError(missing)
             model = self.saved_model if backend == REFERENCE_RUNNER else self.onnx
-            options = engine_options(backend, precision, ort_providers=self.ort_providers,
-                                     max_batch=max(self.max_batch, 16384))
             runner = make_runner(backend, model, options, self.store)
             runner.activate()
             self._runners[key] = runner
         return self._runners[key]
 
     def engine_key(self, backend: str, precision: str) -> str | None:
-        runner = self._runners.get((backend, precision))
+        options = engine_options(backend, precision, ort_providers=self.ort_providers)
+        runner = self._runners.get((backend, precision, options.providers))
         record = getattr(runner, "build_record", None)
         return None if record is None else str(record.key)
 

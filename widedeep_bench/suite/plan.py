@@ -27,13 +27,13 @@ class GatesOfTest:
 def gates_of_test(test: str, params: dict, config: SuiteConfig) -> GatesOfTest:
     """The gates conformance test function ``test`` evaluates with parameters ``params``.
 
-    In the default exploratory run (no profile, backend or providers named), a runner that cannot run
-    here is not part of the plan: its tests skip with the reason. In a strict run (``config.strict``) it
-    is; with ``--wd-allow-missing`` its gates are then listed as NOT RUN instead of failing the session
-    at configuration.
+    A runner that cannot run here and that the run did not name (``config.must_run``: the explicit
+    profile, ``--wd-backend`` or ``--wd-ort-providers``) is not part of the plan: its tests skip with the
+    reason, as in the default exploratory run. One the run named is; with ``--wd-allow-missing`` its
+    gates are then listed as NOT RUN instead of failing the session at configuration.
     """
     case = params.get("engine_case") or params.get("perf_case")
-    if case is not None and case.unavailable and not config.strict:
+    if case is not None and case.unavailable and not config.must_run(case.backend):
         return GatesOfTest([], engine=False)
     batch = params.get("batch_size")
     if test == "test_tf_original_accuracy":

@@ -87,7 +87,7 @@ class ReferenceSet:
             identity = {"reference": name, "model": file_sha256(self.onnx),
                         "runner_version": runner_class(backend).version(), **tensors_identity(self.tensors)}
             probabilities = cached_probabilities(
-                identity, lambda: run_batches(self.pool.get(backend, "fp32"), self.tensors, ACCURACY_BATCH))
+                identity, lambda: run_batches(self.pool.cpu_reference(), self.tensors, ACCURACY_BATCH))
         self.loaded[name] = probabilities
         return probabilities
 
