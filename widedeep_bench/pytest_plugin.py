@@ -181,12 +181,16 @@ def wd_results(pytestconfig) -> SuiteResults:
 
 
 @pytest.fixture(scope="session")
-def wd_assets(wd_config, wd_results):
-    """The model and eval set under test: the user's (options / environment / fetched) or the default."""
+def wd_assets(pytestconfig, wd_config, wd_results):
+    """The model and eval set under test: the user's (options / environment / fetched) or the default.
+    Messages name each path as the user gave it: the option, or its environment variable."""
     from widedeep_bench.assets import OptionNames, resolve_assets
+    from widedeep_bench.suite.config import given
 
+    typed = {option: given(pytestconfig, option).name or option
+             for option in ("--wd-saved-model", "--wd-eval-csv", "--wd-onnx")}
     assets = resolve_assets(wd_config.saved_model, wd_config.eval_csv, wd_config.onnx, rows=wd_config.rows,
-                            option_names=OptionNames("--wd-saved-model", "--wd-eval-csv", "--wd-onnx"))
+                            option_names=OptionNames(*typed.values()))
     wd_results.context["assets"] = assets.as_dict()
     wd_results.context["profile"] = wd_config.profile.name
     return assets
