@@ -2,6 +2,8 @@
 
 The TF original's probabilities on 2 M rows take about a minute; they are computed once per
 (model, eval file, rows) and shared through the cache by ``prepare``, every test and every xdist worker.
+Entry: ``cache_root()/probabilities/<key>/probabilities.npy``, a ``cache.verified_entry``: checked
+against the digest recorded when it was written before every use, rebuilt when it differs.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 
 import numpy as np
 
-from widedeep_bench.cache import atomic_file, cache_root, lock_for
+from widedeep_bench.cache import cache_root, verified_entry
 from widedeep_bench.progress import progress
 
 
@@ -36,13 +38,12 @@ def tensors_identity(tensors) -> dict:
 
 
 def cached_probabilities(identity: dict, compute) -> np.ndarray:
-    """``compute()`` once per ``identity`` (model hash, eval hash, rows, runtime version...), then from the cache."""
+    """``compute()`` once per ``identity`` (model hash, eval hash, rows, runtime version...), then from the
+    cache: ``[rows, 2]`` float32."""
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:40]
-    target = cache_root() / "probabilities" / f"{digest}.npy"
-    with lock_for(target):
-        if target.is_file():
-            return np.load(target)
-        probabilities = np.asarray(compute(), np.float32)
-        with atomic_file(target) as tmp, tmp.open("wb") as handle:
-            np.save(handle, probabilities)
-    return probabilities
+
+    def build(directory):
+        np.save(directory / "probabilities.npy", np.asarray(compute(), np.float32))
+
+    entry = verified_entry(cache_root() / "probabilities" / digest, build, expect={"identity": identity})
+    return np.load(entry.directory / "probabilities.npy")

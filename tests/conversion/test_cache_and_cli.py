@@ -9,7 +9,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from widedeep_bench import WidedeepError
+from widedeep_bench.cache import CacheWarning, entry_problem
 from widedeep_bench.__main__ import main
 from widedeep_bench.conversion import cached, cached_conversion, conversion_key
 
@@ -38,14 +38,26 @@ def test_key_follows_content_and_options_not_the_path(tiny_saved_model, parity_t
     assert conversion_key(copy, opset=None, ixrt=False, parity_rows=parity_tensors) != key
 
 
-def test_tampered_cache_entry_is_an_error(tiny_saved_model, parity_tensors, conversion, tmp_path, monkeypatch):
+def test_a_tampered_entry_is_detected_and_converted_again(tiny_saved_model, parity_tensors, conversion, tmp_path,
+                                                          monkeypatch):
     monkeypatch.setenv("WIDEDEEP_CACHE", str(tmp_path / "cache"))
     key = conversion_key(tiny_saved_model, opset=None, ixrt=False, parity_rows=parity_tensors)
     entry = shutil.copytree(conversion.directory, tmp_path / "cache" / "onnx" / key)
-    with (entry / "widedeep.onnx").open("ab") as handle:
-        handle.write(b"\0")
-    with pytest.raises(WidedeepError, match=r"widedeep.onnx: cached model changed since it was converted"):
-        cached_conversion(tiny_saved_model, parity_rows=parity_tensors)
+    original = (entry / "widedeep.onnx").read_bytes()
+    middle = len(original) // 2
+    tampered = original[:middle] + bytes([original[middle] ^ 0xFF]) + original[middle + 1:]  # same size
+    (entry / "widedeep.onnx").write_bytes(tampered)
+    conversions = []
+    convert = cached.convert
+    monkeypatch.setattr(cached, "convert", lambda *a, **k: conversions.append(a) or convert(*a, **k))
+    with pytest.warns(CacheWarning, match=f"^cache entry {entry}: widedeep.onnx has XXH3-128 .*; rebuilding it$"):
+        again = cached_conversion(tiny_saved_model, parity_rows=parity_tensors)
+    assert len(conversions) == 1
+    assert again.directory == entry and entry_problem(entry) is None
+    assert (entry / "widedeep.onnx").read_bytes() != tampered
+    onnx.checker.check_model(onnx.load(str(again.final)), full_check=True)
+    assert json.loads((entry / "conversion.json").read_text())["directory"] == str(entry)
+    assert [p.name for p in entry.parent.iterdir() if p.name.endswith(".tmp")] == []
 
 
 def test_cli_writes_every_stage_and_prints_the_parity_summary_last(tiny_saved_model, tmp_path, capsys):

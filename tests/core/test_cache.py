@@ -1,12 +1,52 @@
-"""The cache's content digests: remembered for speed, never trusted after the file changed."""
+"""The cache's rules: digests remembered but never trusted after a change, entries verified before use and
+rebuilt when they differ, temporaries of killed writers removed, an unusable root or a refused write named."""
 
+from __future__ import annotations
+
+import errno
+import json
+import multiprocessing
 import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
-from widedeep_bench.cache import file_sha256
+import pytest
+
+from widedeep_bench import cache
+from widedeep_bench.cache import (MANIFEST, CacheWarning, atomic_directory, atomic_file, check_cache_root,
+                                  entry_problem, file_sha256, file_xxh3, lock_for, seal, verified_entry)
+from widedeep_bench.errors import WidedeepError
+
+REPO = Path(__file__).resolve().parents[2]
 
 
-def test_an_in_place_edit_with_its_mtime_restored_is_hashed_again(tmp_path, monkeypatch):
-    monkeypatch.setenv("WIDEDEEP_CACHE", str(tmp_path / "cache"))
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch) -> Path:
+    root = tmp_path / "cache"
+    monkeypatch.setenv("WIDEDEEP_CACHE", str(root))
+    monkeypatch.setenv("WIDEDEEP_QUIET", "1")
+    return root
+
+
+@pytest.fixture
+def settled_at_once(monkeypatch):
+    """Files count as settled (past their timestamp tick) as soon as they are written."""
+    monkeypatch.setattr(cache, "SETTLED_NS", -1)
+
+
+def opened_paths(monkeypatch) -> list:
+    opened = []
+    real_open = Path.open
+    monkeypatch.setattr(Path, "open", lambda self, *a, **k: opened.append(self) or real_open(self, *a, **k))
+    return opened
+
+
+# --- content digests -------------------------------------------------------------------------------
+
+def test_an_in_place_edit_with_its_mtime_restored_is_hashed_again(tmp_path, settled_at_once):
     path = tmp_path / "eval.csv"
     path.write_bytes(b"0,1,2\n")
     before = path.stat()
@@ -18,12 +58,314 @@ def test_an_in_place_edit_with_its_mtime_restored_is_hashed_again(tmp_path, monk
     assert file_sha256(path) != first
 
 
-def test_an_unchanged_file_is_hashed_once(tmp_path, monkeypatch):
-    monkeypatch.setenv("WIDEDEEP_CACHE", str(tmp_path / "cache"))
+def test_an_unchanged_file_is_hashed_once(tmp_path, settled_at_once, monkeypatch):
     path = tmp_path / "eval.csv"
     path.write_bytes(b"0,1,2\n")
     first = file_sha256(path)
-    opened = []
-    real_open = type(path).open
-    monkeypatch.setattr(type(path), "open", lambda self, *a, **k: opened.append(self) or real_open(self, *a, **k))
+    opened = opened_paths(monkeypatch)
     assert file_sha256(path) == first and path not in opened
+
+
+def test_a_file_changed_within_its_timestamp_tick_is_not_remembered(tmp_path, monkeypatch):
+    path = tmp_path / "eval.csv"
+    path.write_bytes(b"0,1,2\n")  # just written: a same-size edit now could keep its mtime and ctime
+    file_sha256(path)
+    opened = opened_paths(monkeypatch)
+    file_sha256(path)
+    assert path in opened
+
+
+def test_a_damaged_digest_memo_is_ignored(tmp_path, settled_at_once, private_cache):
+    import hashlib
+
+    path = tmp_path / "eval.csv"
+    path.write_bytes(b"0,1,2\n")
+    true = hashlib.sha256(b"0,1,2\n").hexdigest()
+    assert file_sha256(path) == true
+    (memo,) = (private_cache / "digests").iterdir()
+    for damage in ("garbage\n", "", ("0" * 64) + " " + memo.read_text().split()[1]):
+        memo.write_text(damage)
+        assert file_sha256(path) == true
+
+
+def test_xxh3_digest_is_remembered_in_the_process_until_the_file_changes(tmp_path, settled_at_once, monkeypatch):
+    path = tmp_path / "labels.npy"
+    path.write_bytes(b"\x00\x01" * 1000)
+    first = file_xxh3(path)
+    opened = opened_paths(monkeypatch)
+    assert file_xxh3(path) == first and path not in opened
+    with path.open("r+b") as handle:  # same size, other bytes
+        handle.write(b"\x01\x00")
+    assert file_xxh3(path) != first and path in opened
+
+
+# --- verified entries ------------------------------------------------------------------------------
+
+class CountingBuild:
+    """Writes ``a.bin`` and ``sub/b.bin`` and counts its calls."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, directory: Path) -> dict:
+        self.calls += 1
+        (directory / "a.bin").write_bytes(b"0123456789" * 10)
+        (directory / "sub").mkdir()
+        (directory / "sub" / "b.bin").write_bytes(b"columns")
+        return {"rows": 10}
+
+
+@pytest.fixture
+def entry(private_cache) -> Path:
+    return private_cache / "things" / "key1"
+
+
+def test_an_entry_is_built_once_then_reused(entry):
+    build = CountingBuild()
+    first = verified_entry(entry, build, expect={"key": [1, 2]})
+    second = verified_entry(entry, build, expect={"key": (1, 2)})  # a tuple reads back from JSON as a list
+    assert (first.built, second.built, build.calls) == (True, False, 1)
+    assert second.record == {"key": [1, 2], "rows": 10}
+    manifest = json.loads((entry / MANIFEST).read_text())
+    assert sorted(manifest["files"]) == ["a.bin", "sub/b.bin"]
+    assert manifest["files"]["a.bin"]["bytes"] == 100
+
+
+def swap_bytes(entry):  # same size, other content: what a size check cannot see
+    (entry / "a.bin").write_bytes((entry / "a.bin").read_bytes()[::-1])
+
+
+def truncate(entry):
+    (entry / "a.bin").write_bytes((entry / "a.bin").read_bytes()[:60])
+
+
+def remove_a_file(entry):
+    (entry / "sub" / "b.bin").unlink()
+
+
+def add_a_file(entry):
+    (entry / "stray.bin").write_bytes(b"?")
+
+
+def garbage_manifest(entry):
+    (entry / MANIFEST).write_bytes(b"\x00\xffnot json")
+
+
+def remove_manifest(entry):
+    (entry / MANIFEST).unlink()
+
+
+def edit_manifest_record(entry):
+    manifest = json.loads((entry / MANIFEST).read_text())
+    manifest["record"]["rows"] = 11
+    (entry / MANIFEST).write_text(json.dumps(manifest))
+
+
+def seal_for_another_key(entry):
+    seal(entry, {"key": [9, 9], "rows": 10})
+
+
+def replace_with_a_file(entry):
+    import shutil
+
+    shutil.rmtree(entry)
+    entry.write_bytes(b"not a directory")
+
+
+@pytest.mark.parametrize("corrupt, differed", [
+    (swap_bytes, r"a.bin has XXH3-128 [0-9a-f]{32}, manifest.json records [0-9a-f]{32}"),
+    (truncate, "a.bin has 60 bytes, manifest.json records 100"),
+    (remove_a_file, "sub/b.bin is missing"),
+    (add_a_file, "stray.bin is not listed in manifest.json"),
+    (garbage_manifest, "manifest.json is unreadable"),
+    (remove_manifest, "no manifest.json"),
+    (edit_manifest_record, "manifest.json does not match its own digest"),
+    (seal_for_another_key, r"manifest.json records key = \[9, 9\], expected \[1, 2\]"),
+    (replace_with_a_file, "not a directory"),
+])
+def test_an_entry_that_differs_from_its_manifest_is_rebuilt_with_one_warning(entry, corrupt, differed):
+    build = CountingBuild()
+    verified_entry(entry, build, expect={"key": [1, 2]})
+    corrupt(entry)
+    with pytest.warns(CacheWarning, match=f"^cache entry {entry}: {differed}.*; rebuilding it$") as warned:
+        again = verified_entry(entry, build, expect={"key": [1, 2]})
+    assert len(warned) == 1
+    assert again.built and build.calls == 2
+    assert entry_problem(entry, {"key": [1, 2]}) is None
+    assert (entry / "a.bin").read_bytes() == b"0123456789" * 10
+
+
+def test_a_failed_build_leaves_no_entry_and_no_temporary(entry):
+    def crashing(directory: Path) -> None:
+        (directory / "a.bin").write_bytes(b"half")
+        raise RuntimeError("simulated crash mid-build")
+
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        verified_entry(entry, crashing)
+    assert not entry.exists()
+    assert [p.name for p in entry.parent.iterdir() if p.name.endswith(".tmp")] == []
+
+
+# --- temporaries of killed writers ------------------------------------------------------------------
+
+HANGING_WRITER = """
+import sys, time
+from pathlib import Path
+from widedeep_bench.cache import atomic_directory, atomic_file, lock_for
+target, kind = Path(sys.argv[1]), sys.argv[2]
+with lock_for(target), (atomic_directory if kind == "directory" else atomic_file)(target) as tmp:
+    (tmp / "part.npy" if kind == "directory" else tmp).write_bytes(b"x" * 1000)
+    print("inside", flush=True)
+    time.sleep(600)
+"""
+
+
+def kill_writer_inside(target: Path, kind: str) -> None:
+    """Run a writer of ``target`` in a subprocess and SIGKILL it while it is inside the atomic write."""
+    writer = subprocess.Popen([sys.executable, "-c", HANGING_WRITER, str(target), kind], cwd=REPO,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "inside"
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(timeout=30)
+    assert writer.returncode == -signal.SIGKILL
+
+
+def temporaries(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
+
+
+@pytest.mark.parametrize("kind", ["directory", "file"])
+def test_the_next_lock_holder_removes_what_a_killed_writer_left(private_cache, kind):
+    target = private_cache / "tensors" / "abc-v1"
+    neighbour = private_cache / "tensors" / ".abc-v1.part.0123abcd.tmp"  # a temporary of target "abc-v1.part"
+    target.parent.mkdir(parents=True)
+    neighbour.write_bytes(b"")
+    kill_writer_inside(target, kind)
+    (orphan,) = [name for name in temporaries(target.parent) if name != neighbour.name]
+    assert orphan.startswith(".abc-v1.") and not target.exists()
+    with lock_for(target):
+        assert temporaries(target.parent) == [neighbour.name]
+
+
+def test_a_nested_lock_on_the_same_target_neither_waits_nor_removes_its_callers_temporary(private_cache):
+    target = private_cache / "onnx" / "key"
+    with lock_for(target), atomic_directory(target) as tmp:
+        (tmp / "model.onnx").write_bytes(b"onnx")
+        with lock_for(target):  # e.g. a check inside the build that locks the entry again
+            assert (tmp / "model.onnx").is_file()
+    assert (target / "model.onnx").read_bytes() == b"onnx"
+
+
+def test_a_lock_that_cannot_be_created_is_one_error_naming_the_target(tmp_path):
+    (tmp_path / "file").write_text("")
+    target = tmp_path / "file" / "entry"
+    with pytest.raises(WidedeepError, match=rf"^{target}: cannot create its lock in {target.parent} \(.*\)$"):
+        with lock_for(target):
+            pass
+
+
+# --- refused writes and an unusable root ------------------------------------------------------------
+
+def failing(error_number: int):
+    def fail(*args, **kwargs):
+        raise OSError(error_number, os.strerror(error_number))
+    return fail
+
+
+def test_a_full_disk_while_writing_is_one_error_naming_the_target(private_cache):
+    target = private_cache / "probabilities" / "k"
+    with pytest.raises(WidedeepError, match=rf"^{target}: cannot write \(No space left on device \[ENOSPC\]\)$"):
+        with atomic_directory(target) as tmp:
+            (tmp / "probabilities.npy").write_bytes(b"x")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert not target.exists() and temporaries(target.parent) == []
+
+
+def test_a_read_only_file_system_at_rename_is_one_error_naming_the_target(private_cache, monkeypatch):
+    target = private_cache / "report.json"
+    monkeypatch.setattr(os, "replace", failing(errno.EROFS))
+    with pytest.raises(WidedeepError, match=rf"^{target}: cannot write \(Read-only file system \[EROFS\]\)$"):
+        with atomic_file(target) as tmp:
+            tmp.write_text("{}")
+    assert not target.exists() and temporaries(private_cache) == []
+
+
+def test_no_permission_to_create_the_temporary_is_one_error_naming_the_target(private_cache, monkeypatch):
+    target = private_cache / "engines" / "e"
+    target.parent.mkdir(parents=True)
+    monkeypatch.setattr(Path, "mkdir", failing(errno.EACCES))
+    with pytest.raises(WidedeepError, match=rf"^{target}: cannot write \(Permission denied \[EACCES\]\)$"):
+        with atomic_directory(target):
+            pass
+
+
+def test_an_error_that_is_not_a_refused_write_passes_unchanged(private_cache):
+    with pytest.raises(FileNotFoundError):
+        with atomic_file(private_cache / "x") as tmp:
+            tmp.write_bytes((private_cache / "no such input").read_bytes())
+    assert temporaries(private_cache) == []
+
+
+def test_a_usable_root_is_created_and_left_without_a_probe(private_cache):
+    assert check_cache_root() == private_cache
+    assert private_cache.is_dir() and list(private_cache.iterdir()) == []
+
+
+def test_a_root_that_is_a_file_is_one_error(tmp_path, monkeypatch):
+    root = tmp_path / "cache-file"
+    root.write_text("")
+    monkeypatch.setenv("WIDEDEEP_CACHE", str(root))
+    message = rf"^cache root {root}: not a directory \(WIDEDEEP_CACHE={root}\)$"
+    with pytest.raises(WidedeepError, match=message):
+        check_cache_root()
+    with pytest.raises(WidedeepError, match=message):
+        cache.cache_root()
+
+
+def test_a_root_under_a_file_is_one_error_naming_the_file(tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("")
+    root = tmp_path / "file" / "cache"
+    monkeypatch.setenv("WIDEDEEP_CACHE", str(root))
+    with pytest.raises(WidedeepError, match=rf"^cache root {root}: {tmp_path / 'file'} is not a directory "
+                                            rf"\(WIDEDEEP_CACHE={root}\)$"):
+        check_cache_root()
+
+
+@pytest.mark.parametrize("error_number, cause", [(errno.EROFS, r"Read-only file system \[EROFS\]"),
+                                                 (errno.ENOSPC, r"No space left on device \[ENOSPC\]")])
+def test_a_root_that_refuses_the_probe_is_one_error(private_cache, monkeypatch, error_number, cause):
+    private_cache.mkdir()
+    monkeypatch.setattr(Path, "open", failing(error_number))
+    with pytest.raises(WidedeepError, match=rf"^cache root {private_cache}: not writable \({cause}\) "
+                                            rf"\(WIDEDEEP_CACHE={private_cache}\)$"):
+        check_cache_root()
+
+
+def _probe_as_nobody(root: str, results) -> None:
+    if os.geteuid() == 0:  # root writes through any mode bits: probe as an unprivileged user instead
+        os.setegid(65534)
+        os.seteuid(65534)
+    os.environ["WIDEDEEP_CACHE"] = root
+    try:
+        check_cache_root()
+        results.put("no error")
+    except WidedeepError as exc:
+        results.put(str(exc))
+
+
+def test_a_read_only_root_is_one_error(tmp_path):
+    root = Path(tempfile.mkdtemp(prefix="widedeep-read-only-"))  # outside tmp_path, whose parents are private
+    try:
+        root.chmod(0o555)
+        context = multiprocessing.get_context("fork")
+        results = context.Queue()
+        child = context.Process(target=_probe_as_nobody, args=(str(root), results))
+        child.start()
+        child.join(timeout=60)
+        assert results.get(timeout=5) == (f"cache root {root}: not writable (Permission denied [EACCES]) "
+                                          f"(WIDEDEEP_CACHE={root})")
+    finally:
+        root.chmod(0o755)
+        root.rmdir()

@@ -1,14 +1,20 @@
 """The tensor cache: keyed by content and PREPROCESS_VERSION, loaded as memory maps without reading
-the CSV again, bypassed by ``use_cache=False``, and loud about a damaged entry."""
+the CSV again, bypassed by ``use_cache=False``; a damaged entry is detected and rebuilt with a warning,
+a killed store's temporary is removed by the next load, a full disk is one error naming the entry."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from widedeep_bench import cache as cache_module
+from widedeep_bench.cache import MANIFEST, CacheWarning, seal
 from widedeep_bench.data import criteo_csv
 from widedeep_bench.data.criteo_csv import PREPROCESS_VERSION, load_eval_tensors, read_eval_csv
 from widedeep_bench.errors import WidedeepError
@@ -100,22 +106,117 @@ def test_unlabelled_file_is_cached_without_labels(write_csv, random_lines):
     assert load_eval_tensors(path).labels is None
 
 
-def test_damaged_entry_is_an_error_naming_it(eval_csv, cache):
-    tensors = load_eval_tensors(eval_csv)
-    entry = cache / "tensors" / f"{tensors.sha256}-v{PREPROCESS_VERSION}"
+def entry_of(cache, tensors):
+    return cache / "tensors" / f"{tensors.sha256}-v{PREPROCESS_VERSION}"
+
+
+def flip_labels(entry):  # same size, other bytes: what a size check cannot see
+    labels = np.load(entry / "labels.npy")
+    np.save(entry / "labels.npy", 1 - labels)
+
+
+def truncate_categorical(entry):
+    data = (entry / "categorical.npy").read_bytes()
+    (entry / "categorical.npy").write_bytes(data[:len(data) // 2])
+
+
+def remove_numeric(entry):
     (entry / "numeric.npy").unlink()
-    with pytest.raises(WidedeepError, match=f"cache entry {entry} .*delete that directory"):
-        load_eval_tensors(eval_csv)
 
 
-def test_entry_disagreeing_with_its_meta_is_an_error(eval_csv, cache):
-    tensors = load_eval_tensors(eval_csv)
-    meta_path = cache / "tensors" / f"{tensors.sha256}-v{PREPROCESS_VERSION}" / "meta.json"
-    meta = json.loads(meta_path.read_text())
-    meta["rows"] = 299
-    meta_path.write_text(json.dumps(meta))
-    with pytest.raises(WidedeepError, match="does not match its meta.json"):
+def garbage_manifest(entry):
+    (entry / MANIFEST).write_text('{"format": 1, "files": ')
+
+
+def seal_for_another_file(entry):
+    record = json.loads((entry / MANIFEST).read_text())["record"]
+    seal(entry, {**record, "sha256": "0" * 64})
+
+
+@pytest.mark.parametrize("corrupt, differed", [
+    (flip_labels, "labels.npy has XXH3-128"), (truncate_categorical, "categorical.npy has .* bytes"),
+    (remove_numeric, "numeric.npy is missing"), (garbage_manifest, "manifest.json is unreadable"),
+    (seal_for_another_file, "manifest.json records sha256 = '0000"),
+])
+def test_a_damaged_entry_is_detected_and_rebuilt(eval_csv, cache, parse_count, corrupt, differed):
+    entry = entry_of(cache, load_eval_tensors(eval_csv))
+    corrupt(entry)
+    with pytest.warns(CacheWarning, match=f"^cache entry {entry}: {differed}.*; rebuilding it$"):
+        tensors = load_eval_tensors(eval_csv)
+    assert len(parse_count) == 2
+    fresh = read_eval_csv(eval_csv)
+    for name in ("categorical", "numeric", "labels"):
+        np.testing.assert_array_equal(getattr(tensors, name), getattr(fresh, name))
+
+
+def test_preprocess_does_not_serve_flipped_labels(eval_csv, cache, tmp_path, capsys):
+    from widedeep_bench.__main__ import main
+
+    out = tmp_path / "eval.npz"
+    assert main(["preprocess", str(eval_csv), "--out", str(out)]) == 0
+    flip_labels(entry_of(cache, read_eval_csv(eval_csv)))
+    with pytest.warns(CacheWarning, match="labels.npy has XXH3-128"):
+        assert main(["preprocess", str(eval_csv), "--out", str(out)]) == 0
+    with np.load(out) as saved:
+        np.testing.assert_array_equal(saved["labels"], read_eval_csv(eval_csv).labels)
+
+
+def test_a_second_load_in_a_process_hashes_no_array_again(eval_csv, monkeypatch):
+    monkeypatch.setattr(cache_module, "SETTLED_NS", -1)  # the entry's files count as settled at once
+    load_eval_tensors(eval_csv)
+    load_eval_tensors(eval_csv)  # verifies the entry once, and remembers each file's digest
+    opened = []
+    real_open = Path.open
+    monkeypatch.setattr(Path, "open", lambda self, *a, **k: opened.append(self.name) or real_open(self, *a, **k))
+    assert load_eval_tensors(eval_csv).rows == 300
+    assert [name for name in opened if name.endswith(".npy")] == []
+
+
+def test_a_full_disk_while_storing_is_one_error_naming_the_entry(eval_csv, cache, monkeypatch):
+    save = np.save
+
+    def save_then_fill_the_disk(path, array, *args, **kwargs):
+        save(path, array, *args, **kwargs)
+        if Path(path).name == "numeric.npy":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(np, "save", save_then_fill_the_disk)
+    entry = entry_of(cache, read_eval_csv(eval_csv))
+    with pytest.raises(WidedeepError, match=rf"^{entry}: cannot write \(No space left on device \[ENOSPC\]\)$"):
         load_eval_tensors(eval_csv)
+    assert list((cache / "tensors").iterdir()) == [entry.parent / f".{entry.name}.lock"]
+
+
+KILLED_WHILE_STORING = """
+import sys, time
+import numpy as np
+from widedeep_bench.data import criteo_csv
+save = np.save
+def save_then_hang(path, array, *args, **kwargs):  # killed with the entry half written
+    save(path, array, *args, **kwargs)
+    print("storing", flush=True)
+    time.sleep(600)
+np.save = save_then_hang
+criteo_csv.load_eval_tensors(sys.argv[1])
+"""
+
+
+def test_a_store_killed_midway_leaves_a_temporary_the_next_load_removes(eval_csv, cache, parse_count):
+    import subprocess
+    import sys
+
+    storer = subprocess.Popen([sys.executable, "-c", KILLED_WHILE_STORING, str(eval_csv)], stdout=subprocess.PIPE,
+                              text=True, cwd=Path(__file__).resolve().parents[2])
+    try:
+        assert storer.stdout.readline().strip() == "storing"
+    finally:
+        storer.send_signal(signal.SIGKILL)
+        storer.wait(timeout=30)
+    entry = entry_of(cache, read_eval_csv(eval_csv))
+    (orphan,) = [p for p in entry.parent.iterdir() if p.name.endswith(".tmp")]
+    assert orphan.name.startswith(f".{entry.name}.") and not entry.exists()
+    assert load_eval_tensors(eval_csv).rows == 300
+    assert sorted(p.name for p in entry.parent.iterdir()) == sorted([entry.name, f".{entry.name}.lock"])
 
 
 RACER = """

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from widedeep_bench.cache import CacheWarning, seal
 from widedeep_bench.engines.base import EngineOptions
 from widedeep_bench.engines.onnxruntime import OnnxruntimeRunner
 from widedeep_bench.engines.store import BUILDS_LOG, MANIFEST, EngineKey, EngineStore
@@ -142,18 +143,27 @@ def _corrupt_manifest_json(entry: Path) -> None:
     (entry / MANIFEST).write_text('{"key": ')
 
 
-def _corrupt_other_key(entry: Path) -> None:
+def _corrupt_edited_manifest(entry: Path) -> None:
     manifest = json.loads((entry / MANIFEST).read_text())
-    manifest["key_fields"]["precision"] = "fp16"
+    manifest["record"]["build_seconds"] = 0.0
     (entry / MANIFEST).write_text(json.dumps(manifest))
 
 
-@pytest.mark.parametrize("corrupt", [_corrupt_missing_manifest, _corrupt_artifact_bytes, _corrupt_truncated_artifact,
-                                     _corrupt_manifest_json, _corrupt_other_key])
-def test_an_entry_without_a_valid_manifest_is_rebuilt(store, build, corrupt):
+def _corrupt_other_key(entry: Path) -> None:  # an intact manifest, sealed for another key
+    record = json.loads((entry / MANIFEST).read_text())["record"]
+    seal(entry, {**record, "key_fields": {**record["key_fields"], "precision": "fp16"}})
+
+
+@pytest.mark.parametrize("corrupt, differed", [
+    (_corrupt_missing_manifest, "no manifest.json"), (_corrupt_artifact_bytes, f"{ARTIFACT} has XXH3-128"),
+    (_corrupt_truncated_artifact, f"{ARTIFACT} has 6 bytes"), (_corrupt_manifest_json, "manifest.json is unreadable"),
+    (_corrupt_edited_manifest, "manifest.json does not match its own digest"),
+    (_corrupt_other_key, "manifest.json records key_fields")])
+def test_an_entry_without_a_valid_manifest_is_rebuilt(store, build, corrupt, differed):
     store.get_or_build(KEY, ARTIFACT, build)
     corrupt(store.entry(KEY))
-    record = store.get_or_build(KEY, ARTIFACT, build)
+    with pytest.warns(CacheWarning, match=f"^cache entry {store.entry(KEY)}: {differed}.*; rebuilding it$"):
+        record = store.get_or_build(KEY, ARTIFACT, build)
     assert record.cached is False and build.calls == 2
     assert record.artifact.read_bytes() == b"engine bytes"
     assert store.get_or_build(KEY, ARTIFACT, build).cached is True

@@ -11,7 +11,7 @@ import shutil
 import pytest
 
 from widedeep_bench import layout
-from widedeep_bench.cache import tree_sha256
+from widedeep_bench.cache import CacheWarning, tree_sha256
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.synthetic import default
 from widedeep_bench.synthetic.default import ensure_default
@@ -104,15 +104,35 @@ def test_another_row_count_reuses_the_trained_weights(small_default, monkeypatch
     assert other.metrics["rows"] == 2048
 
 
+def flip_first_label(entry):  # same size, other bytes: a size check cannot see it
+    with (entry / "eval.csv").open("r+b") as handle:
+        label = handle.read(1)
+        handle.seek(0)
+        handle.write(b"1" if label == b"0" else b"0")
+
+
+def remove_the_graph(entry):
+    (entry / "saved_model" / "saved_model.pb").unlink()
+
+
 @pytest.mark.slow
-def test_a_changed_eval_csv_is_refused_on_reuse(small_default, tmp_path, monkeypatch, no_building):
+@pytest.mark.parametrize("corrupt, differed", [(flip_first_label, "eval.csv has XXH3-128"),
+                                               (remove_the_graph, "saved_model/saved_model.pb is missing")])
+def test_a_changed_entry_is_detected_and_rebuilt(small_default, tmp_path, monkeypatch, corrupt, differed):
+    trained = default.trained_weights_directory(0)  # the shared cache's: its copy spares the training
     monkeypatch.setenv("WIDEDEEP_CACHE", str(tmp_path))
-    copy = tmp_path / "default" / small_default.directory.name
-    shutil.copytree(small_default.directory, copy)
-    with (copy / "eval.csv").open("a") as handle:
-        handle.write("0" + "," * 39 + "\n")
-    with pytest.raises(WidedeepError, match=f"changed since it was built .*delete {copy}"):
-        ensure_default(SMALL_ROWS)
+    shutil.copytree(trained, tmp_path / "default" / "trained" / trained.name)
+    copy = shutil.copytree(small_default.directory, tmp_path / "default" / small_default.directory.name)
+    corrupt(copy)
+    builds = []
+    build_default = default._build_default
+    monkeypatch.setattr(default, "_build_default", lambda *args: builds.append(args) or build_default(*args))
+    monkeypatch.setattr(default, "_build_trained", lambda *args: pytest.fail("trained again"))
+    with pytest.warns(CacheWarning, match=f"^cache entry {copy}: {differed}.*; rebuilding it$"):
+        rebuilt = ensure_default(SMALL_ROWS)
+    assert len(builds) == 1 and rebuilt.directory == copy
+    assert rebuilt.eval_csv.read_bytes() == small_default.eval_csv.read_bytes()
+    assert rebuilt.metrics == pytest.approx(small_default.metrics)
 
 
 @pytest.mark.parametrize("rows", [1023, 0, -1, 2.5, True, "4096"])

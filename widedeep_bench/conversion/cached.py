@@ -3,17 +3,19 @@
 Entry: ``cache_root()/onnx/<key>/`` (the directory ``convert`` writes), where the key hashes the
 SavedModel's content (``tree_sha256``), the options, the parity rows, ``CONVERSION_VERSION``, the
 source of the conversion code itself (so an edited stage never reuses a stale entry) and the
-versions of the converting packages. Built under ``lock_for(entry)`` into a temporary directory, so
-racing processes convert once and a killed conversion leaves no entry.
+versions of the converting packages. A ``cache.verified_entry``: built under its lock into a temporary
+directory and sealed with every file's digest, so racing processes convert once, a killed conversion
+leaves no entry, and an entry whose files changed since is converted again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
-from widedeep_bench.cache import cache_root, file_sha256, lock_for, source_digest, tree_sha256
+from widedeep_bench.cache import cache_root, source_digest, tree_sha256, verified_entry, write_json
 from widedeep_bench.conversion.pipeline import (CONVERSION_VERSION, DEFAULT_PARITY_ROWS, DEFAULT_PARITY_SEED,
                                                 SUMMARY_NAME, ConversionResult, convert)
 from widedeep_bench.environment import package_version
@@ -57,13 +59,16 @@ def cached_conversion(saved_model: Path, *, opset: int | None = None, ixrt: bool
     if not saved_model.is_dir():
         raise WidedeepError(f"{saved_model}: not a directory (expected a SavedModel directory)")
     entry = cache_root() / "onnx" / conversion_key(saved_model, opset=opset, ixrt=ixrt, parity_rows=parity_rows)
-    with lock_for(entry):
-        if (entry / SUMMARY_NAME).is_file():
-            result = ConversionResult.load(entry)
-            recorded, actual = result.stages[-1].sha256, file_sha256(result.final)
-            if recorded != actual:
-                raise WidedeepError(f"{result.final}: cached model changed since it was converted (SHA-256 "
-                                    f"{actual}, recorded {recorded}); delete {entry} to convert again")
-            return result
-        return convert(saved_model, entry, opset=opset, cut_zeros_like=ixrt, ixrt_names=ixrt,
-                       parity_rows=parity_rows)
+
+    def build(directory: Path) -> None:
+        # Converted inside the entry's temporary directory, so that a killed conversion's own temporary
+        # goes with it; then moved up, and its summary names the entry's final path.
+        result = convert(saved_model, directory / "converting", opset=opset, cut_zeros_like=ixrt,
+                         ixrt_names=ixrt, parity_rows=parity_rows)
+        for path in result.directory.iterdir():
+            path.rename(directory / path.name)
+        result.directory.rmdir()
+        write_json(directory / SUMMARY_NAME, replace(result, directory=entry).as_dict())
+
+    verified_entry(entry, build)
+    return ConversionResult.load(entry)

@@ -10,8 +10,9 @@ Used when the user has neither the real SavedModel nor the real eval.csv. Layout
   ``eval.csv`` (row seed ``EVAL_ROW_SEED``, never seen in training) and ``provenance.json`` (seeds,
   rows, versions, the eval csv's SHA-256, the training record and the TF original's metrics).
 
-Each entry is built under ``lock_for`` in an ``atomic_directory``: concurrent callers build it once
-and nobody sees half of one.
+Each entry is a ``cache.verified_entry``: built under its lock in a temporary directory and sealed with
+every file's digest, so concurrent callers build it once, nobody sees half of one, and an entry whose
+eval.csv, SavedModel or weights changed since is rebuilt (with a warning naming what differed).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from widedeep_bench.cache import atomic_directory, cache_root, file_sha256, lock_for, tree_sha256, write_json
+from widedeep_bench.cache import cache_root, file_sha256, tree_sha256, verified_entry, write_json
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.progress import say
 from widedeep_bench.synthetic.train import TrainingPlan
@@ -91,69 +92,53 @@ def _training_key(seed: int) -> str:
 
 
 def _build_trained(directory: Path, seed: int) -> None:
+    """Train the weights of world ``seed`` into ``directory`` (an entry's temporary directory)."""
     from widedeep_bench.data.criteo_csv import read_eval_csv
     from widedeep_bench.synthetic.criteo_rows import write_criteo_csv
     from widedeep_bench.synthetic.train import train_weights
 
-    with atomic_directory(directory) as tmp:
-        say(f"generating {TRAINING_ROWS} synthetic training rows (world {seed}, row seed {TRAINING_ROW_SEED})")
-        train_csv = write_criteo_csv(tmp / "train.csv", TRAINING_ROWS, world_seed=seed,
-                                     row_seed=TRAINING_ROW_SEED)
-        rows = read_eval_csv(train_csv)
-        train_csv.unlink()  # the rows are reproducible from their seeds; keeping them costs ~150 MB
-        say(f"training Wide & Deep with TensorFlow: {TRAINING_PLAN.steps} steps of {TRAINING_PLAN.batch_size}")
-        started, cpu_started = time.perf_counter(), time.process_time()
-        weights, losses = train_weights(rows.categorical, rows.numeric, rows.labels, TRAINING_PLAN)
-        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
-        say(f"trained in {seconds:.0f} s ({cpu_seconds:.0f} CPU s); training loss {losses[0]:.4f} -> "
-            f"{losses[-1]:.4f} nats")
-        weights.save(tmp / "weights.npz")
-        write_json(tmp / "training.json", {
-            "world_seed": seed, "row_seed": TRAINING_ROW_SEED, "rows": TRAINING_ROWS,
-            "positive_rate": float(rows.labels.mean()), "plan": TRAINING_PLAN.as_dict(),
-            "seconds": round(seconds, 1), "cpu_seconds": round(cpu_seconds, 1),
-            "loss_by_tenth_of_steps": losses, "versions": _versions()})
+    say(f"generating {TRAINING_ROWS} synthetic training rows (world {seed}, row seed {TRAINING_ROW_SEED})")
+    train_csv = write_criteo_csv(directory / "train.csv", TRAINING_ROWS, world_seed=seed,
+                                 row_seed=TRAINING_ROW_SEED)
+    rows = read_eval_csv(train_csv)
+    train_csv.unlink()  # the rows are reproducible from their seeds; keeping them costs ~150 MB
+    say(f"training Wide & Deep with TensorFlow: {TRAINING_PLAN.steps} steps of {TRAINING_PLAN.batch_size}")
+    started, cpu_started = time.perf_counter(), time.process_time()
+    weights, losses = train_weights(rows.categorical, rows.numeric, rows.labels, TRAINING_PLAN)
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    say(f"trained in {seconds:.0f} s ({cpu_seconds:.0f} CPU s); training loss {losses[0]:.4f} -> "
+        f"{losses[-1]:.4f} nats")
+    weights.save(directory / "weights.npz")
+    write_json(directory / "training.json", {
+        "world_seed": seed, "row_seed": TRAINING_ROW_SEED, "rows": TRAINING_ROWS,
+        "positive_rate": float(rows.labels.mean()), "plan": TRAINING_PLAN.as_dict(),
+        "seconds": round(seconds, 1), "cpu_seconds": round(cpu_seconds, 1),
+        "loss_by_tenth_of_steps": losses, "versions": _versions()})
 
 
 def trained_weights_directory(seed: int) -> Path:
-    """The cache entry of the weights trained for world ``seed``, built if absent."""
+    """The cache entry of the weights trained for world ``seed``: verified, built if absent or untrusted."""
     directory = cache_root() / "default" / "trained" / _training_key(seed)
-    with lock_for(directory):
-        if not (directory / "weights.npz").is_file():
-            _build_trained(directory, seed)
-    return directory
+    return verified_entry(directory, lambda tmp: _build_trained(tmp, seed)).directory
 
 
 def _build_default(directory: Path, rows: int, seed: int, trained: Path) -> None:
+    """Write the default's eval.csv, SavedModel and provenance.json into ``directory`` (an entry's temporary
+    directory)."""
     from widedeep_bench.model.tf_reference import tf_original_metrics
     from widedeep_bench.model.saved_model import write_saved_model
     from widedeep_bench.model.weights import WideDeepWeights
     from widedeep_bench.synthetic.criteo_rows import write_criteo_csv
 
-    with atomic_directory(directory) as tmp:
-        say(f"generating {rows} synthetic eval rows (world {seed}, row seed {EVAL_ROW_SEED})")
-        eval_csv = write_criteo_csv(tmp / "eval.csv", rows, world_seed=seed, row_seed=EVAL_ROW_SEED)
-        saved_model = write_saved_model(WideDeepWeights.load(trained / "weights.npz"), tmp / "saved_model")
-        metrics = tf_original_metrics(saved_model, eval_csv)
-        write_json(tmp / "provenance.json", {
-            "default_version": DEFAULT_VERSION, "world_seed": seed, "eval_row_seed": EVAL_ROW_SEED,
-            "rows": rows, "eval_csv_sha256": file_sha256(eval_csv), "saved_model_sha256": tree_sha256(saved_model),
-            "metrics": metrics, "training": json.loads((trained / "training.json").read_text()),
-            "versions": _versions()})
-
-
-def _reuse(directory: Path) -> SyntheticDefault:
-    """The entry in ``directory``, after checking that its eval.csv and SavedModel are the ones its metrics describe."""
-    provenance = json.loads((directory / "provenance.json").read_text())
-    eval_csv, saved_model = directory / "eval.csv", directory / "saved_model"
-    if not eval_csv.is_file() or file_sha256(eval_csv) != provenance["eval_csv_sha256"]:
-        raise WidedeepError(f"{eval_csv}: missing or changed since it was built (SHA-256 expected "
-                            f"{provenance['eval_csv_sha256']}); delete {directory} to rebuild the default")
-    if not (saved_model / "saved_model.pb").is_file() or tree_sha256(saved_model) != provenance["saved_model_sha256"]:
-        raise WidedeepError(f"{saved_model}: missing or changed since it was built (tree SHA-256 expected "
-                            f"{provenance['saved_model_sha256']}); delete {directory} to rebuild the default")
-    return SyntheticDefault(saved_model=saved_model, eval_csv=eval_csv, directory=directory,
-                            metrics=provenance["metrics"])
+    say(f"generating {rows} synthetic eval rows (world {seed}, row seed {EVAL_ROW_SEED})")
+    eval_csv = write_criteo_csv(directory / "eval.csv", rows, world_seed=seed, row_seed=EVAL_ROW_SEED)
+    saved_model = write_saved_model(WideDeepWeights.load(trained / "weights.npz"), directory / "saved_model")
+    metrics = tf_original_metrics(saved_model, eval_csv)
+    write_json(directory / "provenance.json", {
+        "default_version": DEFAULT_VERSION, "world_seed": seed, "eval_row_seed": EVAL_ROW_SEED,
+        "rows": rows, "eval_csv_sha256": file_sha256(eval_csv), "saved_model_sha256": tree_sha256(saved_model),
+        "metrics": metrics, "training": json.loads((trained / "training.json").read_text()),
+        "versions": _versions()})
 
 
 def ensure_default(rows: int = DEFAULT_ROWS, seed: int = 0) -> SyntheticDefault:
@@ -167,8 +152,7 @@ def ensure_default(rows: int = DEFAULT_ROWS, seed: int = 0) -> SyntheticDefault:
     rows, seed = int(rows), int(seed)
     key = _key(_training_key(seed), rows, EVAL_ROW_SEED)
     directory = cache_root() / "default" / f"seed{seed}-rows{rows}-{key}"
-    if not (directory / "provenance.json").is_file():
-        with lock_for(directory):
-            if not (directory / "provenance.json").is_file():
-                _build_default(directory, rows, seed, trained_weights_directory(seed))
-    return _reuse(directory)
+    verified_entry(directory, lambda tmp: _build_default(tmp, rows, seed, trained_weights_directory(seed)))
+    provenance = json.loads((directory / "provenance.json").read_text())
+    return SyntheticDefault(saved_model=directory / "saved_model", eval_csv=directory / "eval.csv",
+                            directory=directory, metrics=provenance["metrics"])
