@@ -133,7 +133,8 @@ def _plan_gates(config, selected, deselected) -> None:
         for item in items:
             params = getattr(getattr(item, "callspec", None), "params", {})
             planned = gates_of_test(getattr(item, "originalname", item.name), params, config.widedeep_config)
-            results.engine_tests_selected += int(kept and planned.engine)
+            # Engine tests that judge something: when all of them evaluated nothing, nothing was accepted.
+            results.engine_tests_selected += int(kept and planned.engine and bool(planned.names))
             for name in planned.names:
                 results.gates.plan(PlannedGate(name=name, nodeid=item.nodeid, selected=kept, engine=planned.engine))
 

@@ -96,12 +96,12 @@ def test_an_unusable_cache_root_is_one_line(tmp_path):
     assert "Traceback" not in done.stderr
 
 
-def test_a_run_that_errors_in_setup_writes_a_report_that_does_not_pass(tmp_path):
+def test_a_run_that_errors_in_setup_writes_a_report_that_does_not_pass(tmp_path, tiny_saved_model):
     bad = tmp_path / "eval.csv"
     bad.write_text("this is not a criteo row\n")
     report = tmp_path / "report.json"
-    done = run_suite(tmp_path, "-m", "accuracy", "--wd-eval-csv", str(bad), "--wd-backend", "onnxruntime",
-                     "--wd-precision", "fp32", "--wd-report", str(report))
+    done = run_suite(tmp_path, "-m", "accuracy", "--wd-saved-model", str(tiny_saved_model), "--wd-eval-csv", str(bad),
+                     "--wd-backend", "onnxruntime", "--wd-precision", "fp32", "--wd-report", str(report))
     assert done.returncode == pytest.ExitCode.TESTS_FAILED, done.stdout[-2000:]
     saved = json.loads(report.read_text())
     assert saved["passed"] is False

@@ -41,3 +41,33 @@ def test_a_file_that_is_not_a_reference_is_refused(tmp_path):
     path.write_bytes(b"not an npz")
     with pytest.raises(WidedeepError, match="not a reference file"):
         load_reference(path, eval_sha256="ab" * 32, rows=64)
+
+
+def rewrite(path, **changes):
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files}
+    arrays.update(changes)
+    arrays = {name: value for name, value in arrays.items() if value is not None}
+    with path.open("wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def test_a_reference_with_its_columns_swapped_is_refused(tmp_path):
+    """Same shape, same size, other bytes: the failure that once passed a drop gate with a wrong TF Top-1."""
+    path = tmp_path / "reference.npz"
+    tf = probabilities(64, 1)
+    save_reference(path, {"tensorflow": tf}, eval_sha256="ab" * 32)
+    rewrite(path, tensorflow=tf[:, ::-1].copy())
+    with pytest.raises(WidedeepError, match="'tensorflow' is not the array that was saved"):
+        load_reference(path, eval_sha256="ab" * 32, rows=64)
+
+
+def test_a_reference_without_digests_or_with_an_added_array_is_refused(tmp_path):
+    path = tmp_path / "reference.npz"
+    save_reference(path, {"tensorflow": probabilities(64, 1)}, eval_sha256="ab" * 32)
+    rewrite(path, extra=probabilities(64, 3))
+    with pytest.raises(WidedeepError, match=r"holds arrays \['extra', 'tensorflow'\] but recorded \['tensorflow'\]"):
+        load_reference(path, eval_sha256="ab" * 32, rows=64)
+    rewrite(path, digests=None, extra=None)
+    with pytest.raises(WidedeepError, match="records no digests"):
+        load_reference(path, eval_sha256="ab" * 32, rows=64)

@@ -6,6 +6,8 @@ TensorFlow: an ``.npz`` with one ``[N, 2]`` array per reference name plus the ev
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -19,27 +21,48 @@ from widedeep_bench.metrics import ACCURACY_BATCH
 from widedeep_bench.probabilities import cached_probabilities, run_batches, tensors_identity
 
 
+def _array_digest(array: np.ndarray) -> str:
+    """SHA-256 of an array's dtype, shape and bytes: what a reference file records for each array."""
+    array = np.ascontiguousarray(array)
+    digest = hashlib.sha256(f"{array.dtype.str}|{list(array.shape)}|".encode())
+    digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
 def save_reference(path: Path, references: dict[str, np.ndarray], *, eval_sha256: str) -> None:
+    """Write the references, the eval file's SHA-256 and each array's SHA-256 (checked when loaded)."""
+    digests = json.dumps({name: _array_digest(array) for name, array in references.items()}, sort_keys=True)
     with atomic_file(Path(path)) as tmp, tmp.open("wb") as handle:
-        np.savez(handle, eval_sha256=np.array(eval_sha256), **references)
+        np.savez(handle, eval_sha256=np.array(eval_sha256), digests=np.array(digests), **references)
 
 
 def load_reference(path: Path, *, eval_sha256: str, rows: int) -> dict[str, np.ndarray]:
-    """The references saved in ``path``; refuses a file made from another eval set or row count."""
+    """The references saved in ``path``; refuses a file made from another eval set or row count, and one
+    whose arrays are not the bytes that were saved (columns swapped, rows edited, arrays added)."""
     path = Path(path)
     try:
         with np.load(path) as data:
             saved = {name: data[name] for name in data.files}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         raise WidedeepError(f"{path}: not a reference file written by --wd-save-reference ({exc})") from exc
     made_from = str(saved.pop("eval_sha256", ""))
     if made_from != eval_sha256:
         raise WidedeepError(f"{path}: made from an eval file with SHA-256 {made_from or '(none recorded)'}, "
                             f"but this run's eval file has {eval_sha256}")
+    try:
+        recorded = json.loads(str(saved.pop("digests")))
+    except (KeyError, ValueError) as exc:
+        raise WidedeepError(f"{path}: records no digests of its arrays (written by an older version, or not by "
+                            f"--wd-save-reference); save it again") from exc
+    if sorted(recorded) != sorted(saved):
+        raise WidedeepError(f"{path}: holds arrays {sorted(saved)} but recorded {sorted(recorded)} when it was saved")
     for name, array in saved.items():
         if array.shape != (rows, 2):
             raise WidedeepError(f"{path}: reference {name!r} has shape {list(array.shape)}, "
                                 f"expected [{rows}, 2] for this run's rows")
+        if _array_digest(array) != recorded[name]:
+            raise WidedeepError(f"{path}: reference {name!r} is not the array that was saved (SHA-256 differs); "
+                                f"the file was changed after --wd-save-reference wrote it")
     return saved
 
 
