@@ -1,14 +1,17 @@
 """GPU throughput of the torch runner: batch 1024 / 4096 / 16384 x FP16 / FP32, compute only and end to end.
 
     python benchmarks/gpu_throughput.py [--onnx FILE] [--eval-csv FILE] [--batches 1024 4096 16384]
-                                        [--precisions fp16 fp32] [--rounds N] [--warmup N] [--profile]
+                                        [--precisions fp16 fp32] [--rounds N] [--duration S] [--warmup N]
+                                        [--warmup-s S] [--profile]
                                         [--peak-fp16-tflops 989.4] [--peak-fp32-tflops 66.9]
                                         [--hbm-gbps 3350] [--link-gbps 64] [--json out/gpu_throughput.json]
                                         [--cpu]
 
-Two figures per case, each the median (and p99) over ``--rounds`` timed rounds after ``--warmup``
-untimed ones, batches rotated over distinct real rows (never all-zero indices), samples counted as
-samples (not the 26 categorical rows each):
+Two figures per case, timed by ``widedeep_bench.measure``: each subject warmed up for at least ``--warmup-s``
+seconds and ``--warmup`` calls (untimed), then timed for at least ``--rounds`` rounds and ``--duration``
+seconds; the figure is the median round, the tail p99 over 100 rounds or more and the max below; batches
+rotated over distinct real rows (never all-zero indices), samples counted as samples (not the 26
+categorical rows each):
 
 - compute only: CUDA events recorded on the runner's stream just before and after ``graph.replay()``,
   the inputs already on the device (each round first copies its batch into the graph's static inputs,
@@ -44,20 +47,19 @@ from __future__ import annotations
 import argparse
 import datetime
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout: python benchmarks/...
 
-from engine_throughput import default_models, eval_rows, machine  # noqa: E402
-from widedeep_bench import layout  # noqa: E402
+from widedeep_bench import bench_setup, layout  # noqa: E402
 from widedeep_bench.cache import atomic_file, write_json  # noqa: E402
 from widedeep_bench.compare import TOLERANCES, compare  # noqa: E402
 from widedeep_bench.engines.feed import check_feed  # noqa: E402
+from widedeep_bench.environment import timing_machine  # noqa: E402
 from widedeep_bench.errors import WidedeepError  # noqa: E402
+from widedeep_bench.measure import TimingPlan, measure  # noqa: E402
 from widedeep_bench.model.weights import LAYER_DIMS  # noqa: E402
 from widedeep_bench.progress import say  # noqa: E402
 
@@ -71,8 +73,8 @@ PEAKS = {  # H100 SXM5 datasheet figures, the defaults of the options
     "hbm_gbps": 3350.0,  # HBM3
     "link_gbps": 64.0,  # PCIe Gen5 x16, per direction
 }
-GPU_ROUNDS, GPU_WARMUP = 1000, 100
-CPU_ROUNDS, CPU_WARMUP = 10, 2
+GPU_PLAN = TimingPlan(warmup_s=0.5, min_warmup_rounds=100, min_rounds=1000, min_duration_s=1.0)
+CPU_PLAN = TimingPlan(warmup_s=0.1, min_warmup_rounds=2, min_rounds=10, min_duration_s=0.2)  # --cpu: a smoke check
 ROTATION = 16  # distinct batches cycled through the rounds, at most
 SYNTHETIC_BATCHES = 4  # synthetic rows: this many batches of the largest size
 PROFILED_CALLS = 50
@@ -108,23 +110,6 @@ def kernel_kind(name: str) -> str:
     return "other"
 
 
-def summary(seconds: np.ndarray, batch: int) -> dict:
-    median = float(np.median(seconds))
-    return {"median_ms": median * 1e3, "p99_ms": float(np.percentile(seconds, 99)) * 1e3,
-            "samples_per_s": batch / median, "rounds": int(seconds.size)}
-
-
-def end_to_end_seconds(runner, host_batches: list, warmup: int, rounds: int) -> np.ndarray:
-    """Seconds per ``runner.infer`` call on host arrays, batches rotated; ``warmup`` calls untimed."""
-    seconds = []
-    for i in range(warmup + rounds):
-        categorical, numeric = host_batches[i % len(host_batches)]
-        started = time.perf_counter()
-        runner.infer(categorical, numeric)
-        seconds.append(time.perf_counter() - started)
-    return np.asarray(seconds[warmup:])
-
-
 def time_split(runner, host_batches: list, calls: int) -> dict:
     """Microseconds per batch by kind (``kernel_kind``) from ``torch.profiler`` over ``calls`` infer calls."""
     from torch.autograd import DeviceType
@@ -149,16 +134,6 @@ def time_split(runner, host_batches: list, calls: int) -> dict:
             else "CPU aten ops (self CPU time)"}
 
 
-def validation_seconds(host_batches: list, rounds: int) -> np.ndarray:
-    """Seconds per ``check_feed`` call: the feed validation inside every end-to-end figure."""
-    seconds = []
-    for i in range(rounds):
-        started = time.perf_counter()
-        check_feed(*host_batches[i % len(host_batches)])
-        seconds.append(time.perf_counter() - started)
-    return np.asarray(seconds)
-
-
 def host_batches_of(rows, batch: int) -> list[tuple[np.ndarray, np.ndarray]]:
     batches = [(np.ascontiguousarray(b.categorical), np.ascontiguousarray(b.numeric))
                for b in rows.batches(batch)][:ROTATION]
@@ -180,9 +155,9 @@ def measure_case(runner, batch: int, host_batches: list, reference: np.ndarray, 
     tolerance = TOLERANCES[precision]
     agreement = compare(runner.infer(*host_batches[0]), reference, atol=tolerance.atol, rtol=tolerance.rtol)
     device_batches = [runner.device_batch(categorical, numeric) for categorical, numeric in host_batches]
-    say(f"{precision} batch {batch}: {args.warmup} + {args.rounds} rounds compute only, then end to end")
-    compute = summary(runner.compute_seconds(device_batches, args.warmup, args.rounds), batch)
-    end_to_end = summary(end_to_end_seconds(runner, host_batches, args.warmup, args.rounds), batch)
+    say(f"{precision} batch {batch}: compute only, then end to end; {args.plan.describe()}")
+    compute = runner.compute_seconds(device_batches, args.plan).summary()
+    end_to_end = measure(runner.infer, host_batches, batch, args.plan).summary()
     case = {"precision": precision, "batch": batch, "distinct_batches": len(host_batches), "compute": compute,
             "end_to_end": end_to_end, "floors": floors(batch, precision, args.peaks),
             "ratio_to_seed": {"compute": compute["samples_per_s"] / SEED_SAMPLES_PER_S,
@@ -197,7 +172,7 @@ def measure_case(runner, batch: int, host_batches: list, reference: np.ndarray, 
         outside_compute_us = split["copies_us"] if runner.uses_cuda else 0.0
         split["graph_gaps_us"] = compute["median_ms"] * 1e3 - kernels_us if runner.uses_cuda else None
         split["host_us"] = (end_to_end["median_ms"] - compute["median_ms"]) * 1e3 - outside_compute_us
-        split["validation_us"] = float(np.median(validation_seconds(host_batches, args.rounds))) * 1e6
+        split["validation_us"] = measure(check_feed, host_batches, batch, args.plan).median_s * 1e6
         case["split"] = split
     return case
 
@@ -218,14 +193,14 @@ def table(report: dict) -> str:
     lines = [f"torch {report['torch']} on {report['device']}, {report['date']}"]
     if not report["gpu_figure"]:
         lines.append("NOT A GPU FIGURE: --cpu smoke check of the code path on the CPU (FP32); no target applies")
-    lines += [f"{'case':<12} {'compute samples/s':>18} {'p50/p99 ms':>15} {'e2e samples/s':>14} {'p50/p99 ms':>15} "
+    lines += [f"{'case':<12} {'compute samples/s':>18} {'p50/tail ms':>19} {'e2e samples/s':>14} {'p50/tail ms':>19} "
              f"{'x seed (e2e)':>12} {'max|p-ref|':>10}"]
     for c in report["cases"]:
         compute, e2e = c["compute"], c["end_to_end"]
-        lines.append(f"{c['precision']} b{c['batch']:<7} {compute['samples_per_s']:>18,.0f} "
-                     f"{compute['median_ms']:>7.3f}/{compute['p99_ms']:<7.3f} {e2e['samples_per_s']:>14,.0f} "
-                     f"{e2e['median_ms']:>7.3f}/{e2e['p99_ms']:<7.3f} {c['ratio_to_seed']['end_to_end']:>12,.1f} "
+        lines.append(f"{c['precision']} b{c['batch']:<7} {compute['samples_per_s']:>18,.0f} {_median_tail(compute)} "
+                     f"{e2e['samples_per_s']:>14,.0f} {_median_tail(e2e)} {c['ratio_to_seed']['end_to_end']:>12,.1f} "
                      f"{c['agreement_with_onnxruntime_fp32']['max_abs']:>10.1e}")
+    lines.append("tail: p99 over 100 rounds or more, else the max")
     lines.append(f"\nfloors per batch, us (peaks: {report['peaks']})")
     for c in report["cases"]:
         f = c["floors"]
@@ -253,15 +228,24 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _median_tail(figure: dict) -> str:
+    """``"  0.012/0.020 p99"``: median and tail ms, and which statistic the tail is."""
+    return f"{figure['median_ms']:>7.3f}/{figure['tail_ms']:<7.3f} {figure['tail_statistic']:<3}"
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--onnx", type=Path, help="the converted ONNX (default: random weights, real shapes)")
     parser.add_argument("--eval-csv", type=Path, help="Criteo CSV to take rows from (default: synthetic rows)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1024, 4096, 16384], help="samples per batch")
     parser.add_argument("--precisions", nargs="+", choices=["fp16", "fp32"], default=["fp16", "fp32"])
-    parser.add_argument("--rounds", type=int,
-                        help=f"timed rounds per figure (default {GPU_ROUNDS}; --cpu {CPU_ROUNDS})")
-    parser.add_argument("--warmup", type=int, help=f"untimed rounds first (default {GPU_WARMUP}; --cpu {CPU_WARMUP})")
+    # Defaults from the plan of the run (GPU_PLAN, or CPU_PLAN with --cpu), filled in by parse_args.
+    for option, kind, what, field in (("--rounds", int, "timed rounds per figure", "min_rounds"),
+                                      ("--duration", float, "measured seconds per figure", "min_duration_s"),
+                                      ("--warmup", int, "untimed rounds first", "min_warmup_rounds"),
+                                      ("--warmup-s", float, "untimed seconds first", "warmup_s")):
+        parser.add_argument(option, type=kind, help=f"{what}, at least (default {getattr(GPU_PLAN, field):g}; "
+                                                    f"--cpu {getattr(CPU_PLAN, field):g})")
     parser.add_argument("--profile", action="store_true", help="split the time with torch.profiler")
     parser.add_argument("--cpu", action="store_true", help="smoke check on the CPU in FP32: not a GPU figure")
     parser.add_argument("--peak-fp16-tflops", type=float, default=PEAKS["fp16_tflops"], dest="fp16_tflops",
@@ -275,10 +259,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=Path("out/gpu_throughput.json"),
                         help="result file; the table goes beside it as .txt (default %(default)s)")
     args = parser.parse_args(argv)
-    args.rounds = args.rounds if args.rounds is not None else (CPU_ROUNDS if args.cpu else GPU_ROUNDS)
-    args.warmup = args.warmup if args.warmup is not None else (CPU_WARMUP if args.cpu else GPU_WARMUP)
-    if min(args.batches) < 1 or args.rounds < 1 or args.warmup < 0:
-        parser.error("--batches and --rounds must be at least 1, --warmup at least 0")
+    if min(args.batches) < 1:
+        parser.error("--batches must be at least 1")
+    defaults = CPU_PLAN if args.cpu else GPU_PLAN
+    args.rounds = defaults.min_rounds if args.rounds is None else args.rounds
+    args.duration = defaults.min_duration_s if args.duration is None else args.duration
+    args.warmup = defaults.min_warmup_rounds if args.warmup is None else args.warmup
+    args.warmup_s = defaults.warmup_s if args.warmup_s is None else args.warmup_s
+    args.plan = bench_setup.timing_plan(args, parser)
     if min(getattr(args, name) for name in PEAKS) <= 0:
         parser.error("peaks and bandwidths must be positive")
     if args.cpu and "fp16" in args.precisions:
@@ -312,8 +300,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from widedeep_bench.engines import EngineOptions, make_runner
 
-    onnx_path = args.onnx if args.onnx is not None else default_models()[1]
-    rows, rows_source = eval_rows(args.eval_csv, SYNTHETIC_BATCHES * max(args.batches))
+    onnx_path = args.onnx if args.onnx is not None else bench_setup.default_models()[1]
+    rows, rows_source = bench_setup.eval_rows(args.eval_csv, SYNTHETIC_BATCHES * max(args.batches))
     batches = {batch: host_batches_of(rows, batch) for batch in args.batches}
     references = {batch: reference_probabilities(onnx_path, *host[0]) for batch, host in batches.items()}
     cases, device = [], None
@@ -326,13 +314,14 @@ def main(argv: list[str] | None = None) -> int:
     report = {"benchmark": "gpu_throughput", "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
                   timespec="seconds"), "device": device, "gpu_figure": gpu, "torch": torch.__version__,
               "cuda": torch.version.cuda, "fp32_matmul_precision": torch.get_float32_matmul_precision(),
-              "command": sys.argv, "machine": machine(), "onnx": str(onnx_path), "rows": rows_source,
+              "command": sys.argv, "machine": timing_machine(), "onnx": str(onnx_path), "rows": rows_source,
               "peaks": args.peaks, "seed_samples_per_s": SEED_SAMPLES_PER_S,
               "method": {"compute": "CUDA events around graph.replay(), inputs already on the device" if gpu
                          else "time.perf_counter around the CPU forward pass, inputs already tensors",
                          "end_to_end": "time.perf_counter around runner.infer(host arrays) incl. validation, "
                                        "staging, copies and synchronize",
-                         "rounds": args.rounds, "warmup": args.warmup, "statistic": "median and p99 per round"},
+                         "plan": args.plan.describe(), "statistic": "samples/s = batch / median round; tail "
+                                                                    "p99 over >= 100 rounds, else the max"},
               "cases": cases, "targets": targets_of(cases, gpu)}
     write_json(args.json, report)
     text = table(report)

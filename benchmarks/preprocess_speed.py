@@ -1,6 +1,7 @@
 """eval.csv -> tensors speed: the vectorised reader against ByteMLPerf's per-row approach, same run.
 
-    python benchmarks/preprocess_speed.py [--rows 2000000] [--baseline-rows 20000] [--rounds 2] [--json PATH]
+    python benchmarks/preprocess_speed.py [--rows 2000000] [--baseline-rows 20000] [--rounds 3] [--warmup 0]
+                                          [--duration 0] [--warmup-s 0] [--json PATH]
 
 On one synthetic Criteo-format file (``write_criteo_csv``, written once into the cache) it times:
 1. vectorised, cold: ``read_eval_csv`` (no cache): parse, check, hash, normalise every row;
@@ -8,9 +9,12 @@ On one synthetic Criteo-format file (``write_criteo_csv``, written once into the
    call per row), on the first ``--baseline-rows`` rows, extrapolated to the whole file (and said so);
    its output is checked against the vectorised one on those rows;
 3. the cache: the first ``load_eval_tensors`` (parse + write the entry), then warm loads (memory maps).
-1 and 2 alternate for ``--rounds`` rounds and the best of each counts, so that a burst of load from
-other processes on a shared machine hits both sides alike; CPU seconds (all threads) are reported next
-to wall seconds, as the figure that load disturbs least. Exit status 1 when a target is missed.
+Timing is ``widedeep_bench.measure``'s: 1 and 2 are timed in alternating rounds (``measure_interleaved``,
+at least ``--rounds`` of them, after an untimed read that gives 2 its min/max), so that a burst of load from
+other processes on a shared machine hits both sides alike, and the median round of each counts; 3 is one
+round for the build and the median of 5 warm loads. CPU seconds (all threads of this process) are recorded
+beside wall seconds for the same rounds, as the figure that load disturbs least. Exit status 1 when a
+target is missed.
 """
 
 from __future__ import annotations
@@ -26,18 +30,22 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout: python benchmarks/...
 
-from widedeep_bench import layout  # noqa: E402
+from widedeep_bench import bench_setup, layout  # noqa: E402
 from widedeep_bench.cache import write_json  # noqa: E402
 from widedeep_bench.data import criteo_csv, tensor_cache  # noqa: E402
-from widedeep_bench.environment import machine  # noqa: E402
+from widedeep_bench.environment import timing_machine  # noqa: E402
+from widedeep_bench.measure import Timing, TimingPlan, measure, measure_interleaved  # noqa: E402
 from widedeep_bench.progress import progress  # noqa: E402
 from widedeep_bench.synthetic.criteo_rows import cached_criteo_csv  # noqa: E402
 
 SPEEDUP_TARGET = 30.0  # issue 2: at least 30x the per-row TF-hash approach on the same machine
 COLD_TARGET_S = 10.0  # issue 2: "2,000,000 rows in a few seconds on 2 cores"
 WARM_TARGET_S = 0.5  # issue 2: "a second run loads in well under a second"
+DEFAULT_PLAN = TimingPlan(warmup_s=0.0, min_warmup_rounds=0, min_rounds=3, min_duration_s=0.0)
+ONCE = TimingPlan(warmup_s=0.0, min_warmup_rounds=0, min_rounds=1, min_duration_s=0.0)  # a step that happens once
+WARM_LOADS = TimingPlan(warmup_s=0.0, min_warmup_rounds=0, min_rounds=5, min_duration_s=0.0)
 
 
 def per_row_bytemlperf(path: Path, rows: int, numeric_range: np.ndarray) -> dict:
@@ -78,48 +86,72 @@ def per_row_bytemlperf(path: Path, rows: int, numeric_range: np.ndarray) -> dict
             "labels": np.array([item["label"][0] for item in all_data], np.int64)}
 
 
-def timed(function, *args):
-    """(wall seconds, CPU seconds of this process's threads, result)."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = function(*args)
-    return time.perf_counter() - wall, time.process_time() - cpu, result
+class WithCpuSeconds:
+    """``call`` with the CPU seconds (all threads of this process) of each call kept beside ``measure``'s wall
+    clock; with ``keep_result`` the last call's result too (not for 2 M rows of tensors: 1 GB each)."""
+
+    def __init__(self, call, keep_result: bool = False):
+        self.call, self.keep_result, self.cpu_seconds, self.result = call, keep_result, [], None
+
+    def __call__(self) -> None:
+        started = time.process_time()
+        result = self.call()
+        self.cpu_seconds.append(time.process_time() - started)
+        if self.keep_result:
+            self.result = result
+
+    def cpu_timing(self, wall: Timing) -> Timing:
+        """The CPU seconds of the rounds ``wall`` timed (the last ones: warm-up calls come first)."""
+        return Timing(np.asarray(self.cpu_seconds[-wall.rounds:]), wall.batch_size)
+
+
+def timed_once(call, plan: TimingPlan, rows: int) -> tuple[Timing, Timing]:
+    """(wall, CPU) timings of ``call`` under ``plan``, a round being one call (it takes no batch)."""
+    subject = WithCpuSeconds(call)
+    wall = measure(subject, [()], rows, plan)
+    return wall, subject.cpu_timing(wall)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000, help="rows in the synthetic benchmark file")
     parser.add_argument("--baseline-rows", type=int, default=20_000, help="rows the per-row baseline runs on")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of vectorised and per-row")
+    bench_setup.add_timing_options(parser, DEFAULT_PLAN)
     parser.add_argument("--csv", type=Path, help="time this Criteo CSV (e.g. the real eval.csv) instead")
     parser.add_argument("--world-seed", type=int, default=0)
     parser.add_argument("--row-seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     args = parser.parse_args(argv)
+    plan = bench_setup.timing_plan(args, parser)
+    if plan.min_duration_s > 0 and plan.min_warmup_rounds == 0:
+        parser.error("--duration needs --warmup 1 or more: the round count is planned from the warm-up's time")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
     path = args.csv or cached_criteo_csv(args.rows, world_seed=args.world_seed, row_seed=args.row_seed)
     tf.strings.to_hash_bucket_fast(["warm-up"], layout.BUCKETS)  # TF's first-call setup is not per-row work
-    load_before = os.getloadavg()
-    cold_runs, baseline_runs = [], []
-    for _ in range(args.rounds):
-        cold_runs.append(timed(criteo_csv.read_eval_csv, path))
-        cold = cold_runs[-1][2]
-        baseline_rows = min(args.baseline_rows, cold.rows)
-        baseline_runs.append(timed(per_row_bytemlperf, path, baseline_rows, cold.numeric_range))
-    rows = cold.rows
-    cold_s, cold_cpu_s, _ = min(cold_runs, key=lambda run: run[0])
-    baseline_s, baseline_cpu_s, baseline = min(baseline_runs, key=lambda run: run[0])
-    del cold_runs, baseline_runs
+    machine = timing_machine()
+    cold = criteo_csv.read_eval_csv(path)  # untimed: the baseline's min/max, and the file in the page cache
+    rows, baseline_rows = cold.rows, min(args.baseline_rows, cold.rows)
+    vectorised = WithCpuSeconds(lambda: criteo_csv.read_eval_csv(path))
+    per_row = WithCpuSeconds(lambda: per_row_bytemlperf(path, baseline_rows, cold.numeric_range), keep_result=True)
+    timings = measure_interleaved({"vectorised": vectorised, "per-row": per_row}, [()], rows, plan)
+    cold_wall, cold_cpu = timings["vectorised"], vectorised.cpu_timing(timings["vectorised"])
+    baseline_wall = Timing(timings["per-row"].seconds, baseline_rows)
+    baseline_cpu, baseline = per_row.cpu_timing(baseline_wall), per_row.result
 
     entry = tensor_cache.entry_for(cold.sha256, criteo_csv.PREPROCESS_VERSION)
     shutil.rmtree(entry, ignore_errors=True)  # so that the cache build below is a real one
-    build_s, build_cpu_s, _ = timed(criteo_csv.load_eval_tensors, path)
-    warm_s, warm_cpu_s, _ = sorted((timed(criteo_csv.load_eval_tensors, path) for _ in range(5)),
-                                   key=lambda run: run[0])[2]
-    touch_s, touch_cpu_s, _ = timed(lambda: [float(np.sum(a)) for a in
-                                             criteo_csv.load_eval_tensors(path).arrays().values()])
+    build_wall, build_cpu = timed_once(lambda: criteo_csv.load_eval_tensors(path), ONCE, rows)
+    warm_wall, warm_cpu = timed_once(lambda: criteo_csv.load_eval_tensors(path), WARM_LOADS, rows)
+    touch_wall, touch_cpu = timed_once(lambda: [float(np.sum(a)) for a in
+                                                criteo_csv.load_eval_tensors(path).arrays().values()], ONCE, rows)
     load_after = os.getloadavg()
+    cold_s, cold_cpu_s = cold_wall.median_s, cold_cpu.median_s
+    baseline_s, baseline_cpu_s = baseline_wall.median_s, baseline_cpu.median_s
+    build_s, build_cpu_s = build_wall.median_s, build_cpu.median_s
+    warm_s, warm_cpu_s = warm_wall.median_s, warm_cpu.median_s
+    touch_s, touch_cpu_s = touch_wall.median_s, touch_cpu.median_s
 
     head = cold.head(baseline_rows)
     matches = bool(np.array_equal(baseline["categorical"], head.categorical)
@@ -129,10 +161,10 @@ def main(argv=None) -> int:
     cpu_speedup = (rows / cold_cpu_s) / (baseline_rows / baseline_cpu_s)
     per_row_whole_s = baseline_s * rows / baseline_rows
     results = [
-        (f"vectorised, cold (read_eval_csv, no cache), best of {args.rounds}", rows, cold_s, cold_cpu_s,
+        (f"vectorised, cold (read_eval_csv, no cache), median of {cold_wall.rounds}", rows, cold_s, cold_cpu_s,
          "measured"),
-        (f"per-row ByteMLPerf (1 TF hash call per row), best of {args.rounds}", baseline_rows, baseline_s,
-         baseline_cpu_s, "measured"),
+        (f"per-row ByteMLPerf (1 TF hash call per row), median of {baseline_wall.rounds}", baseline_rows,
+         baseline_s, baseline_cpu_s, "measured"),
         ("per-row ByteMLPerf, whole file", rows, per_row_whole_s, baseline_cpu_s * rows / baseline_rows,
          f"extrapolated from {baseline_rows} rows"),
         ("vectorised + cache build (first load_eval_tensors)", rows, build_s, build_cpu_s, "measured"),
@@ -145,7 +177,7 @@ def main(argv=None) -> int:
                "per-row output equals vectorised output": matches}
 
     print(f"\n{path} ({path.stat().st_size / 1e6:.0f} MB, {rows} rows); {os.cpu_count()} CPUs, "
-          f"load average {load_before[0]:.1f} before / {load_after[0]:.1f} after")
+          f"load average {machine['load_average'][0]:.1f} before / {load_after[0]:.1f} after")
     print(f"{'method':<66} {'rows':>9} {'wall s':>9} {'CPU s':>9} {'rows/s (wall)':>14}  note")
     for method, n, seconds, cpu_seconds, note in results:
         print(f"{method:<66} {n:>9} {seconds:>9.3f} {cpu_seconds:>9.3f} {n / seconds:>14,.0f}  {note}")
@@ -163,7 +195,9 @@ def main(argv=None) -> int:
                          "rows_per_s": n / seconds, "note": note}
                         for method, n, seconds, cpu_seconds, note in results],
             "speedup_wall": speedup, "speedup_cpu": cpu_speedup, "targets": targets,
-            "machine": {**machine(), "load_average_before": load_before, "load_average_after": load_after},
+            "machine": {**machine, "load_average_after": list(load_after)},
+            "method": f"measure_interleaved (vectorised, per-row): {plan.describe()}; median round; cache build "
+                      f"and the pass over every array: one round each; warm load: median of 5",
             "versions": {"python": platform.python_version(), "numpy": np.__version__,
                          "pyarrow": pyarrow.__version__, "tensorflow": tf.__version__,
                          "preprocess_version": criteo_csv.PREPROCESS_VERSION}})

@@ -30,15 +30,52 @@ def package_versions(names) -> dict[str, str]:
     return versions
 
 
+# The CPU flags that decide which kernels a runtime picks (oneDNN, MLAS, OpenBLAS all dispatch on them):
+# the same model runs at different speeds on an AVX2 and an AVX-512 / AMX part of the same family.
+SIMD_FLAG_PREFIXES = ("sse4", "avx", "fma", "f16c", "amx", "vnni")  # x86 /proc/cpuinfo "flags"
+ARM_SIMD_FEATURES = ("asimd", "sve", "sve2", "bf16", "i8mm")  # Arm /proc/cpuinfo "Features"
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def _cpuinfo_field(text: str, key: str) -> str | None:
+    """The value of the first ``key : value`` line in /proc/cpuinfo text, or None."""
+    for line in text.splitlines():
+        name, sep, value = line.partition(":")
+        if sep and name.strip() == key:
+            return value.strip()
+    return None
+
+
+def cpu_flags(cpuinfo: Path = CPUINFO) -> list[str]:
+    """The SIMD flags of the first CPU in ``cpuinfo`` (x86 ``flags``, Arm ``Features``), sorted:
+    ``["avx", "avx2", "avx512f", ..., "fma"]``. Empty where the file cannot be read (not Linux)."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return []
+    flags = _cpuinfo_field(text, "flags") or _cpuinfo_field(text, "Features") or ""
+    return sorted(flag for flag in set(flags.split()) if flag.startswith(SIMD_FLAG_PREFIXES)
+                  or flag in ARM_SIMD_FEATURES)
+
+
 def machine() -> dict[str, object]:
+    """The machine a figure was taken on: CPU model and SIMD flags, logical CPUs, platform, host, Python."""
     cpu = platform.processor()
     try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
+        cpu = _cpuinfo_field(CPUINFO.read_text(), "model name") or cpu
     except OSError:
         pass
     return {"platform": platform.platform(), "machine": platform.machine(), "cpu": cpu,
-            "logical_cpus": os.cpu_count(), "hostname": platform.node(), "python": sys.version.split()[0]}
+            "cpu_flags": cpu_flags(), "logical_cpus": os.cpu_count(), "hostname": platform.node(),
+            "python": sys.version.split()[0]}
+
+
+def timing_machine() -> dict[str, object]:
+    """``machine()`` plus what moves a CPU timing: physical cores and the load averages (1, 5, 15 min) now."""
+    import joblib
+
+    return {**machine(), "physical_cores": joblib.cpu_count(only_physical_cores=True),
+            "load_average": list(os.getloadavg())}
 
 
 def git_commit() -> str | None:

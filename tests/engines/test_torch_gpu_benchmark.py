@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from widedeep_bench import layout
+from widedeep_bench.environment import cpu_flags
 from widedeep_bench.errors import WidedeepError
 
 torch = pytest.importorskip("torch")
@@ -83,7 +84,9 @@ def test_without_cuda_the_benchmark_refuses_with_exit_2_and_says_why(bench, caps
 
 @pytest.mark.parametrize("argv, words", [
     (["--cpu", "--precisions", "fp16"], "--cpu runs fp32 only"),
-    (["--batches", "0"], "--batches and --rounds must be at least 1"),
+    (["--batches", "0"], "--batches must be at least 1"),
+    (["--rounds", "0"], "1 <= min_rounds"),
+    (["--duration", "-1"], "min_duration_s must be a finite number >= 0"),
     (["--hbm-gbps", "0"], "peaks and bandwidths must be positive"),
 ])
 def test_bad_arguments_are_refused(bench, capsys, argv, words):
@@ -94,7 +97,8 @@ def test_bad_arguments_are_refused(bench, capsys, argv, words):
 
 def _smoke_argv(converted_onnx, smoke_csv, json_path, *extra, batches=("64", "128")) -> list[str]:
     return ["--cpu", "--onnx", str(converted_onnx), "--eval-csv", str(smoke_csv), "--batches", *batches,
-            "--rounds", "3", "--warmup", "1", "--json", str(json_path), *extra]
+            "--rounds", "3", "--warmup", "1", "--duration", "0", "--warmup-s", "0", "--json", str(json_path),
+            *extra]
 
 
 def test_the_cpu_smoke_run_measures_every_case_and_says_it_is_not_a_gpu_figure(bench, monkeypatch, converted_onnx,
@@ -108,6 +112,7 @@ def test_the_cpu_smoke_run_measures_every_case_and_says_it_is_not_a_gpu_figure(b
     for case in report["cases"]:
         assert case["distinct_batches"] == SMOKE_ROWS // case["batch"]
         assert case["compute"]["rounds"] == case["end_to_end"]["rounds"] == 3
+        assert case["compute"]["tail_statistic"] == "max" and case["compute"]["p99_ms"] is None  # < 100 rounds
         assert case["end_to_end"]["samples_per_s"] == pytest.approx(case["batch"] / case["end_to_end"]["median_ms"]
                                                                     * 1e3)
         assert case["ratio_to_seed"]["end_to_end"] == pytest.approx(case["end_to_end"]["samples_per_s"] / 77073.93)
@@ -115,8 +120,10 @@ def test_the_cpu_smoke_run_measures_every_case_and_says_it_is_not_a_gpu_figure(b
         assert case["split"]["gemms_us"] > 0 and case["split"]["gathers_us"] > 0
         assert case["split"]["graph_gaps_us"] is None  # no graph on the CPU
     assert {t["met"] for t in report["targets"]} == {None}
+    assert "timed rounds >= 3" in report["method"]["plan"] and report["machine"]["cpu_flags"] == cpu_flags()
     table = (tmp_path / "out" / "gpu.txt").read_text()
     assert "NOT A GPU FIGURE" in table and "fp32 b64" in table and "where the time goes" in table
+    assert "tail: p99 over 100 rounds or more, else the max" in table
     assert table in capsys.readouterr().out
 
 

@@ -19,6 +19,7 @@ from widedeep_bench.compare import TOLERANCES, compare
 from widedeep_bench.conversion import ConversionResult
 from widedeep_bench.engines import EngineOptions, make_runner
 from widedeep_bench.errors import WidedeepError
+from widedeep_bench.measure import Timing, TimingPlan
 
 torch = pytest.importorskip("torch")
 
@@ -28,6 +29,7 @@ NO_CUDA = not torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(NO_CUDA, reason="no CUDA device")
 cpu_only = pytest.mark.skipif(not NO_CUDA, reason="a CUDA device is present: the runner uses it")
 FP16_EMULATED_ROWS = 256  # float16 GEMMs on the CPU run about 1 GFLOP/s: a few hundred rows only
+UNTIMED_2_TIMED_5 = TimingPlan(warmup_s=0.0, min_warmup_rounds=2, min_rounds=5, min_duration_s=0.0)
 
 
 def _assert_same_weights(actual, expected) -> None:
@@ -207,23 +209,24 @@ def test_an_output_is_not_overwritten_by_the_next_call(converted_onnx, engine_ro
     np.testing.assert_array_equal(first, kept)
 
 
-def test_compute_seconds_times_every_round_on_device_batches(converted_onnx, engine_rows):
+def test_compute_seconds_times_the_planned_rounds_on_device_batches(converted_onnx, engine_rows):
     with make_runner("torch", converted_onnx) as runner:
         batches = [runner.device_batch(b.categorical, b.numeric) for b in engine_rows.batches(64)][:3]
-        seconds = runner.compute_seconds(batches, warmup=2, rounds=5)
-    assert seconds.shape == (5,) and np.all(seconds > 0)
+        timing = runner.compute_seconds(batches, UNTIMED_2_TIMED_5)
+    assert isinstance(timing, Timing) and timing.batch_size == 64
+    assert timing.seconds.shape == (5,) and np.all(timing.seconds > 0)
 
 
 def test_compute_seconds_refuses_mixed_batch_sizes_and_an_inactive_runner(converted_onnx, engine_rows):
     runner = make_runner("torch", converted_onnx)
     with pytest.raises(WidedeepError, match="not active: activate it before you time it"):
-        runner.compute_seconds([], warmup=0, rounds=1)
+        runner.compute_seconds([], UNTIMED_2_TIMED_5)
     with pytest.raises(WidedeepError, match="not active: activate it before you make device batches"):
         runner.device_batch(engine_rows.head(4).categorical, engine_rows.head(4).numeric)
     with runner:
         batches = [runner.device_batch(engine_rows.head(n).categorical, engine_rows.head(n).numeric) for n in (4, 8)]
         with pytest.raises(WidedeepError, match=r"batches of one size, got sizes \[4, 8\]"):
-            runner.compute_seconds(batches, warmup=0, rounds=2)
+            runner.compute_seconds(batches, UNTIMED_2_TIMED_5)
 
 
 def test_a_device_batch_is_validated_like_a_feed(converted_onnx, engine_rows):
@@ -261,6 +264,7 @@ def test_on_cuda_each_batch_size_is_captured_once_with_pinned_staging(converted_
 def test_on_cuda_compute_seconds_are_event_times_of_the_graph_replay(converted_onnx, engine_rows):
     with make_runner("torch", converted_onnx, EngineOptions(precision="fp16")) as runner:
         batches = [runner.device_batch(b.categorical, b.numeric) for b in engine_rows.batches(256)]
-        seconds = runner.compute_seconds(batches, warmup=5, rounds=20)
+        timing = runner.compute_seconds(batches, TimingPlan(warmup_s=0.0, min_warmup_rounds=5, min_rounds=20,
+                                                            min_duration_s=0.0))
         assert list(runner.captured) == [256]
-    assert seconds.shape == (20,) and np.all((seconds > 0) & (seconds < 0.1))
+    assert timing.seconds.shape == (20,) and np.all((timing.seconds > 0) & (timing.seconds < 0.1))

@@ -24,7 +24,6 @@ device and cannot be saved to the engine store.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from widedeep_bench import layout
 from widedeep_bench.engines.base import Runner
 from widedeep_bench.engines.feed import check_feed
 from widedeep_bench.errors import WidedeepError
+from widedeep_bench.measure import Rotation, Timing, TimingPlan, measure, warm_up
 from widedeep_bench.model.weights import LAYER_DIMS, WideDeepWeights
 from widedeep_bench.onnx_roles import Roles, input_roles
 
@@ -402,42 +402,48 @@ class TorchRunner(Runner):
             return (torch.from_numpy(np.array(categorical)).to(self.forward.device),
                     torch.from_numpy(np.array(numeric)).to(self.forward.device))
 
-    def compute_seconds(self, device_batches: list[tuple], warmup: int, rounds: int) -> np.ndarray:
-        """Seconds of compute per batch, ``[rounds]``, inputs already on the device, batches rotated.
+    def compute_seconds(self, device_batches: list[tuple], plan: TimingPlan) -> Timing:
+        """Compute time per batch, inputs already on the device, batches rotated, planned by ``plan``.
 
-        CUDA: CUDA events recorded on the stream just before and after each ``graph.replay()``; each
-        round first copies its batch into the graph's static inputs (device to device, outside the
-        events). CPU: ``time.perf_counter`` around the forward pass. ``warmup`` rounds are not timed.
+        CPU: ``widedeep_bench.measure.measure`` around the forward pass. CUDA: warm-up and the round count
+        from ``measure.warm_up`` / ``plan.rounds_for`` over wall time per round (copy in, replay,
+        synchronize), then CUDA events recorded on the stream just before and after each timed
+        ``graph.replay()``; each round first copies its batch into the graph's static inputs (device to
+        device, outside the events), so the event seconds measured are somewhat below ``min_duration_s``.
         """
         self._require_active("time it")
         samples = {int(numeric.shape[0]) for _, numeric in device_batches}
         if len(samples) != 1:
             raise WidedeepError(f"compute_seconds needs batches of one size, got sizes {sorted(samples)}")
+        batch_size = samples.pop()
         torch = self.runtime()
         if not self.uses_cuda:
-            seconds = []
             with torch.inference_mode():
-                for i in range(warmup + rounds):
-                    started = time.perf_counter()
-                    self.forward(*device_batches[i % len(device_batches)])
-                    seconds.append(time.perf_counter() - started)
-            return np.asarray(seconds[warmup:])
-        batch = self.captured_batch(samples.pop())
+                return measure(self.forward, device_batches, batch_size, plan)
+        batch = self.captured_batch(batch_size)
+
+        def replay(categorical, numeric, events=None):
+            batch.categorical.copy_(categorical, non_blocking=True)
+            batch.numeric.copy_(numeric, non_blocking=True)
+            if events is not None:
+                events[0].record(self.stream)
+            batch.graph.replay()
+            if events is not None:
+                events[1].record(self.stream)
+
+        def replay_and_wait(categorical, numeric):
+            with torch.cuda.stream(self.stream):
+                replay(categorical, numeric)
+            self.stream.synchronize()
+
+        rotation = Rotation(device_batches)
+        rounds = plan.rounds_for(warm_up([replay_and_wait], rotation, plan)[0])
         events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(rounds)]
         with torch.cuda.stream(self.stream):
-            for i in range(warmup + rounds):
-                categorical, numeric = device_batches[i % len(device_batches)]
-                batch.categorical.copy_(categorical, non_blocking=True)
-                batch.numeric.copy_(numeric, non_blocking=True)
-                if i < warmup:
-                    batch.graph.replay()
-                    continue
-                start, end = events[i - warmup]
-                start.record(self.stream)
-                batch.graph.replay()
-                end.record(self.stream)
+            for pair in events:
+                replay(*rotation(), events=pair)
         self.stream.synchronize()
-        return np.asarray([start.elapsed_time(end) / 1e3 for start, end in events])  # elapsed_time is in ms
+        return Timing(np.asarray([start.elapsed_time(end) / 1e3 for start, end in events]), batch_size)  # ms -> s
 
 
 def _cpu_tensor(torch, array: np.ndarray):
