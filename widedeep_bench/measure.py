@@ -13,6 +13,9 @@ Every throughput figure the suite prints comes through here: the perf tests (thr
   ``P99_MIN_ROUNDS`` rounds and is called the max otherwise (a p99 of 20 rounds is the max in disguise);
 - **comparisons** between two subjects time them interleaved in the same window (alternating rounds) and
   judge the median of the per-round ratios (``paired_ratio``), so load that comes and goes hits both alike.
+  This needs subjects that leave nothing running when a call returns: a runtime whose idle threads spin
+  for tens of ms (ONNX Runtime's default) slows whichever call comes next and biases the pair, which is
+  why the suite's ONNX Runtime sessions turn spinning off.
 
 Seconds are ``time.perf_counter`` seconds; pytest-benchmark's default timer is the same clock.
 """
@@ -125,11 +128,12 @@ def _seconds(call: Callable, batch: Batch, clock: Callable[[], float]) -> float:
 def warm_up(subjects: Sequence[Callable], rotation: Rotation, plan: TimingPlan, *,
             clock: Callable[[], float] = CLOCK) -> list[float]:
     """Call the subjects in turn, untimed for the figures, until each has run ``plan.warmup_s`` seconds and
-    ``plan.min_warmup_rounds`` calls. Returns each subject's median seconds per call over the second half
-    of its warm-up (the estimate the round count is planned from)."""
+    ``plan.min_warmup_rounds`` calls (at least one: the round count is planned from it). Returns each
+    subject's median seconds per call over the second half of its warm-up."""
     spent = [0.0] * len(subjects)
     calls: list[list[float]] = [[] for _ in subjects]
-    while any(s < plan.warmup_s for s in spent) or any(len(c) < plan.min_warmup_rounds for c in calls):
+    least = max(1, plan.min_warmup_rounds)
+    while any(s < plan.warmup_s for s in spent) or any(len(c) < least for c in calls):
         batch = rotation()
         for i, subject in enumerate(subjects):
             elapsed = _seconds(subject, batch, clock)

@@ -53,10 +53,11 @@ def test_batches_rotate_and_every_subject_sees_the_same_batch_each_round():
     clock, log = FakeClock(), []
     plan = TimingPlan(warmup_s=0.0, min_warmup_rounds=0, min_rounds=6, min_duration_s=0.0)
     subjects = {name: clock.subject(0.001, log, name) for name in ("a", "b")}
-    measure_interleaved(subjects, [("x",), ("y",), ("z",)], 1, plan, clock=clock)
-    rounds = [log[i:i + 2] for i in range(0, len(log), 2)]
+    measure_interleaved(subjects, [("w",), ("x",), ("y",), ("z",)], 1, plan, clock=clock)
+    assert [batch for _, batch in log[:2]] == ["w", "w"]  # one untimed call each, even with no warm-up asked
+    rounds = [log[i:i + 2] for i in range(2, len(log), 2)]
     assert [{name for name, _ in pair} for pair in rounds] == [{"a", "b"}] * 6
-    assert [pair[0][1] for pair in rounds] == ["x", "y", "z", "x", "y", "z"]
+    assert [pair[0][1] for pair in rounds] == ["x", "y", "z", "w", "x", "y"]
     assert all(pair[0][1] == pair[1][1] for pair in rounds)
     assert [pair[0][0] for pair in rounds] == ["a", "b", "a", "b", "a", "b"]  # order alternates
 
@@ -121,3 +122,9 @@ def test_pedantic_interleaved_times_the_peer_between_the_subjects_rounds(monkeyp
     assert [name for name, _ in timed] == ["tf", "engine"] * 4
     assert [batch for _, batch in timed] == [2, 2, 1, 1, 2, 2, 1, 1]
     assert paired_ratio(subject, peer).ratio == pytest.approx(3.0)
+
+
+def test_with_no_warm_up_asked_the_duration_is_still_planned_from_one_call():
+    clock = FakeClock()
+    plan = TimingPlan(warmup_s=0.0, min_warmup_rounds=0, min_rounds=2, min_duration_s=0.5)
+    assert measure(clock.subject(0.1), [(1,)], 1, plan, clock=clock).rounds == 5
