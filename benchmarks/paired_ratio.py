@@ -47,7 +47,7 @@ from widedeep_bench.measure import PairedRatio, TimingPlan  # noqa: E402
 from widedeep_bench.progress import say  # noqa: E402
 
 BENCHMARK = "paired_ratio"
-DEFAULT_PLAN = TimingPlan(warmup_s=0.5, min_warmup_rounds=3, min_rounds=200, min_duration_s=4.0)
+DEFAULT_PLAN = TimingPlan(warmup_s=2.0, min_warmup_rounds=3, min_rounds=300, min_duration_s=6.0)
 SPREAD_METRIC = {"quiet": "spread_quiet", "busy": "spread_loaded"}
 BUSY_LIMIT_S = 3600.0  # the busy loop ends by itself after this, whatever happens to this process
 # Checks the clock and its parent every 2**16 iterations (a few ms): otherwise nothing but the loop.
