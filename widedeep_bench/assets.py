@@ -21,8 +21,9 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from widedeep_bench.cache import cache_root, file_sha256, lock_for, tree_sha256, write_json
+from widedeep_bench.cache import cache_root, lock_for, write_json
 from widedeep_bench.data.csv_input import path_kind, spool_stream
+from widedeep_bench.digests import file_sha256, tree_sha256
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.progress import say
 

@@ -24,7 +24,8 @@ from pathlib import Path
 from widedeep_bench import __version__
 from widedeep_bench.assets import (ASSET_NAMES, SEED_ASSETS, assets_dir, changed_file_error, download_path, pin,
                                    read_lock, unpacked_dir)
-from widedeep_bench.cache import atomic_directory, atomic_file, file_sha256, lock_for, tree_sha256
+from widedeep_bench.cache import atomic_directory, atomic_file, lock_for
+from widedeep_bench.digests import file_sha256, tree_sha256
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.progress import progress, say
 

@@ -2,7 +2,7 @@
 
 The TF original's probabilities on 2 M rows take about a minute; they are computed once per
 (model, eval file, rows) and shared through the cache by ``prepare``, every test and every xdist worker.
-Entry: ``cache_root()/probabilities/<key>/probabilities.npy``, a ``cache.verified_entry``: checked
+Entry: ``cache_root()/probabilities/<key>/probabilities.npy``, a ``cache_entry.verified_entry``: checked
 against the digest recorded when it was written before every use, rebuilt when it differs.
 """
 
@@ -13,7 +13,8 @@ import json
 
 import numpy as np
 
-from widedeep_bench.cache import cache_root, verified_entry
+from widedeep_bench.cache import cache_root
+from widedeep_bench.cache_entry import verified_entry
 from widedeep_bench.progress import progress
 
 

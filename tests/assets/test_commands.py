@@ -16,7 +16,7 @@ import pytest
 from widedeep_bench import layout
 from widedeep_bench.__main__ import main
 from widedeep_bench.assets import download_path, lock_path
-from widedeep_bench.cache import file_sha256
+from widedeep_bench.digests import file_sha256
 from widedeep_bench.data.eval_tensors import EvalTensors
 from widedeep_bench.metrics import accuracy
 from widedeep_bench.model import tf_reference

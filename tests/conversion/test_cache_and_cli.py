@@ -9,7 +9,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from widedeep_bench.cache import CacheWarning, entry_problem
+from widedeep_bench.cache_entry import CacheWarning, entry_problem
 from widedeep_bench.__main__ import main
 from widedeep_bench.conversion import cached, cached_conversion, conversion_key
 

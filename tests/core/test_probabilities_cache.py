@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from widedeep_bench.cache import CacheWarning
+from widedeep_bench.cache_entry import CacheWarning
 from widedeep_bench.metrics import top1
 from widedeep_bench.probabilities import cached_probabilities
 

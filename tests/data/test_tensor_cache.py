@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from widedeep_bench import cache as cache_module
-from widedeep_bench.cache import MANIFEST, CacheWarning, seal
+from widedeep_bench import digests
+from widedeep_bench.cache_entry import MANIFEST, CacheWarning, seal
 from widedeep_bench.data import criteo_csv
 from widedeep_bench.data.criteo_csv import PREPROCESS_VERSION, load_eval_tensors, read_eval_csv
 from widedeep_bench.errors import WidedeepError
@@ -162,7 +162,7 @@ def test_preprocess_does_not_serve_flipped_labels(eval_csv, cache, tmp_path, cap
 
 
 def test_a_second_load_in_a_process_hashes_no_array_again(eval_csv, monkeypatch):
-    monkeypatch.setattr(cache_module, "SETTLED_NS", -1)  # the entry's files count as settled at once
+    monkeypatch.setattr(digests, "SETTLED_NS", -1)  # the entry's files count as settled at once
     load_eval_tensors(eval_csv)
     load_eval_tensors(eval_csv)  # verifies the entry once, and remembers each file's digest
     opened = []

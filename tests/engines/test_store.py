@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from widedeep_bench.cache import CacheWarning, seal
+from widedeep_bench.cache_entry import CacheWarning, seal
 from widedeep_bench.engines.base import EngineOptions
 from widedeep_bench.engines.onnxruntime import OnnxruntimeRunner
 from widedeep_bench.engines.store import BUILDS_LOG, MANIFEST, EngineKey, EngineStore

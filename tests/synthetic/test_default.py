@@ -11,7 +11,8 @@ import shutil
 import pytest
 
 from widedeep_bench import layout
-from widedeep_bench.cache import CacheWarning, tree_sha256
+from widedeep_bench.cache_entry import CacheWarning
+from widedeep_bench.digests import tree_sha256
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.synthetic import default
 from widedeep_bench.synthetic.default import ensure_default

@@ -3,9 +3,9 @@
 Entry: ``cache_root()/onnx/<key>/`` (the directory ``convert`` writes), where the key hashes the
 SavedModel's content (``tree_sha256``), the options, the parity rows, ``CONVERSION_VERSION``, the
 source of the conversion code itself (so an edited stage never reuses a stale entry) and the
-versions of the converting packages. A ``cache.verified_entry``: built under its lock into a temporary
-directory and sealed with every file's digest, so racing processes convert once, a killed conversion
-leaves no entry, and an entry whose files changed since is converted again.
+versions of the converting packages. A ``cache_entry.verified_entry``: built under its lock into a
+temporary directory and sealed with every file's digest, so racing processes convert once, a killed
+conversion leaves no entry, and an entry whose files changed since is converted again.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from widedeep_bench.cache import cache_root, source_digest, tree_sha256, verified_entry, write_json
+from widedeep_bench.cache import cache_root, write_json
+from widedeep_bench.cache_entry import verified_entry
 from widedeep_bench.conversion.pipeline import (CONVERSION_VERSION, DEFAULT_PARITY_ROWS, DEFAULT_PARITY_SEED,
                                                 SUMMARY_NAME, ConversionResult, convert)
+from widedeep_bench.digests import source_digest, tree_sha256
 from widedeep_bench.environment import package_version
 from widedeep_bench.errors import WidedeepError
 

@@ -30,13 +30,14 @@ from pathlib import Path
 import numpy as np
 
 from widedeep_bench import layout
-from widedeep_bench.cache import file_sha256, lock_for
+from widedeep_bench.cache import lock_for
 from widedeep_bench.data import criteo_fields as rules
 from widedeep_bench.data import tensor_cache
 from widedeep_bench.data.csv_diagnosis import raise_first_bad_line
 from widedeep_bench.data.csv_input import csv_input, path_kind, read_stream
 from widedeep_bench.data.eval_tensors import EvalTensors
 from widedeep_bench.data.hashing import bucketize
+from widedeep_bench.digests import file_sha256
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.progress import say
 

@@ -1,9 +1,9 @@
 """On-disk cache of preprocessed eval tensors: ``cache_root()/tensors/<sha256>-v<version>/``.
 
 An entry holds one ``.npy`` per array (``categorical``, ``numeric``, ``numeric_range`` and, for a
-labelled file, ``labels``) and the ``manifest.json`` that ``cache.seal`` writes: every file's size and
-XXH3-128 digest and what the entry records (source digest, preprocessing version, rows...). It is
-written whole under a temporary name and renamed (``atomic_directory``), verified before it is
+labelled file, ``labels``) and the ``manifest.json`` that ``cache_entry.seal`` writes: every file's
+size and XXH3-128 digest and what the entry records (source digest, preprocessing version, rows...).
+It is written whole under a temporary name and renamed (``atomic_directory``), verified before it is
 loaded (once per process while its files are unchanged: ~0.1 s for 2 M rows, against ~4.4 s to parse
 them again) and loaded as read-only memory maps.
 """
@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from widedeep_bench.cache import atomic_directory, cache_root, discard_untrusted, seal, verify_entry
+from widedeep_bench.cache import atomic_directory, cache_root
+from widedeep_bench.cache_entry import discard_untrusted, seal, verify_entry
 from widedeep_bench.data.eval_tensors import EvalTensors
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.progress import say

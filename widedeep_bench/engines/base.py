@@ -18,7 +18,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from widedeep_bench.cache import file_sha256, source_digest
+from widedeep_bench.digests import file_sha256, source_digest
 from widedeep_bench.engines.feed import check_feed
 from widedeep_bench.engines import store as engine_store
 from widedeep_bench.engines.store import BuildRecord, EngineKey, EngineStore

@@ -6,8 +6,8 @@ Layout under the cache root (``widedeep_bench.cache.cache_root()``)::
     engines/<key>/manifest.json     every file's size and digest, the key's fields, the build's seconds
     builds.log                      one JSON line per real build: key, runner, precision, seconds
 
-Each entry is a ``cache.verified_entry``: trusted only if its manifest is intact, records the same key
-fields and every file has the recorded size and digest, else rebuilt. A build runs in a temporary
+Each entry is a ``cache_entry.verified_entry``: trusted only if its manifest is intact, records the same
+key fields and every file has the recorded size and digest, else rebuilt. A build runs in a temporary
 directory under the entry's lock and is renamed into place only after the manifest is written, so a
 killed or failed build leaves nothing a later run trusts (its temporary is removed by the next build
 of that key), and N processes asking for the same key build it once.
@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Callable
 
 from widedeep_bench import __version__
-from widedeep_bench.cache import MANIFEST, atomic_file, cache_root, lock_for, verified_entry
+from widedeep_bench.cache import atomic_file, cache_root, lock_for
+from widedeep_bench.cache_entry import MANIFEST, verified_entry
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.progress import say
 

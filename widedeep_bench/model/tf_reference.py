@@ -38,7 +38,7 @@ def tf_reference_probabilities(saved_model_dir, tensors) -> np.ndarray:
     """
     import tensorflow as tf
 
-    from widedeep_bench.cache import tree_sha256
+    from widedeep_bench.digests import tree_sha256
     from widedeep_bench.probabilities import cached_probabilities, tensors_identity
 
     identity = {"reference": "tensorflow", "model": tree_sha256(Path(saved_model_dir)),

@@ -104,7 +104,7 @@ class ReferenceSet:
 
             probabilities = tf_reference_probabilities(self.assets.saved_model, self.tensors)
         else:
-            from widedeep_bench.cache import file_sha256
+            from widedeep_bench.digests import file_sha256
 
             backend = name.split("-")[0]
             identity = {"reference": name, "model": file_sha256(self.onnx),

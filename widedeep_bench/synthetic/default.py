@@ -10,8 +10,8 @@ Used when the user has neither the real SavedModel nor the real eval.csv. Layout
   ``eval.csv`` (row seed ``EVAL_ROW_SEED``, never seen in training) and ``provenance.json`` (seeds,
   rows, versions, the eval csv's SHA-256, the training record and the TF original's metrics).
 
-Each entry is a ``cache.verified_entry``: built under its lock in a temporary directory and sealed with
-every file's digest, so concurrent callers build it once, nobody sees half of one, and an entry whose
+Each entry is a ``cache_entry.verified_entry``: built under its lock in a temporary directory and sealed
+with every file's digest, so concurrent callers build it once, nobody sees half of one, and an entry whose
 eval.csv, SavedModel or weights changed since is rebuilt (with a warning naming what differed).
 """
 
@@ -27,7 +27,9 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from widedeep_bench.cache import cache_root, file_sha256, tree_sha256, verified_entry, write_json
+from widedeep_bench.cache import cache_root, write_json
+from widedeep_bench.cache_entry import verified_entry
+from widedeep_bench.digests import file_sha256, tree_sha256
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.progress import say
 from widedeep_bench.synthetic.train import TrainingPlan
