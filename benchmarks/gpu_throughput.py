@@ -2,7 +2,7 @@
 
     python benchmarks/gpu_throughput.py [--onnx FILE] [--eval-csv FILE] [--batches 1024 4096 16384]
                                         [--precisions fp16 fp32] [--rounds N] [--duration S] [--warmup N]
-                                        [--warmup-s S] [--profile]
+                                        [--warmup-s S] [--torch-profile] [--targets h100-torch]
                                         [--peak-fp16-tflops 989.4] [--peak-fp32-tflops 66.9]
                                         [--hbm-gbps 3350] [--link-gbps 64] [--json out/gpu_throughput.json]
                                         [--cpu]
@@ -29,14 +29,17 @@ HBM bandwidth, plus for end to end the inputs and output over the host link. Pea
 H100 SXM5 datasheet (dense FP16 tensor 989.4 TFLOP/s; FP32 without TF32 66.9 TFLOP/s; HBM3 3.35 TB/s;
 PCIe Gen5 x16 64 GB/s per direction); give the figures of another device with the options.
 
-``--profile`` adds where the time goes: ``torch.profiler`` over end-to-end calls, kernel time split
+``--torch-profile`` adds where the time goes: ``torch.profiler`` over end-to-end calls, kernel time split
 into gathers, GEMMs, other kernels and copies, plus the gaps inside the graph (compute-only time minus
 kernel time: launch latency) and the host's share (end to end minus compute minus copies).
 
-Targets (issue 6; H100, FP16): batch 1024 compute only >= 10,000,000 samples/s and end to end
->= 3,000,000; batch 16384 compute only >= 50,000,000. Exit status: 0 when every case agrees with the
-reference and every target is met, 1 otherwise, 2 when no CUDA device is present. ``--cpu`` runs the same
-code path on the CPU in FP32 as a smoke check; its figures are not GPU figures and no target applies.
+Targets: the ``[[target]]`` tables with ``benchmark = "gpu_throughput"`` of the profile ``--targets`` names
+(default ``h100-torch``: issue 6's H100 FP16 figures), on metrics named
+``<precision>_b<batch>_<compute|end_to_end>_samples_per_s`` (e.g. ``fp16_b1024_compute_samples_per_s``).
+Targets apply on a GPU only; a target for a case this run did not select (``--batches``, ``--precisions``)
+is shown as n/a and not judged. Exit status: 0 when every case agrees with the reference and every target
+judged is met, 1 otherwise, 2 when no CUDA device is present. ``--cpu`` runs the same code path on the CPU
+in FP32 as a smoke check; its figures are not GPU figures and no target applies (all n/a).
 Without ``--onnx`` the model is the suite's default conversion of a random-weights SavedModel with the
 real shapes (same FLOP and kernels as the real model); without ``--eval-csv`` the rows are synthetic
 Criteo-format rows read by the real preprocessing.
@@ -46,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import re
 import sys
 from pathlib import Path
 
@@ -63,10 +67,10 @@ from widedeep_bench.measure import TimingPlan, measure  # noqa: E402
 from widedeep_bench.model.weights import LAYER_DIMS  # noqa: E402
 from widedeep_bench.progress import say  # noqa: E402
 
+BENCHMARK = "gpu_throughput"
+DEFAULT_TARGETS = "h100-torch"  # the profile whose [[target]] tables judge the figures
+METRIC = re.compile(r"(fp16|fp32)_b([1-9][0-9]*)_(compute|end_to_end)_samples_per_s")  # what a target can name
 SEED_SAMPLES_PER_S = 77_073.93  # DeepSparkInference README: Iluvatar MR-V100, FP16, batch 1024
-TARGETS = (  # (precision, batch, figure, minimum samples/s), issue 6, on an H100
-    ("fp16", 1024, "compute", 10_000_000), ("fp16", 1024, "end_to_end", 3_000_000),
-    ("fp16", 16384, "compute", 50_000_000))
 PEAKS = {  # H100 SXM5 datasheet figures, the defaults of the options
     "fp16_tflops": 989.4,  # dense FP16 tensor core (1979 is with 2:4 sparsity, which this model has not)
     "fp32_tflops": 66.9,  # FP32 on CUDA cores: torch runs FP32 matmuls without TF32 by default
@@ -164,7 +168,7 @@ def measure_case(runner, batch: int, host_batches: list, reference: np.ndarray, 
                               "end_to_end": end_to_end["samples_per_s"] / SEED_SAMPLES_PER_S},
             "agreement_with_onnxruntime_fp32": {"max_abs": agreement.max_abs, "atol": tolerance.atol,
                                                 "passed": agreement.passed}}
-    if args.profile:
+    if args.torch_profile:
         split = time_split(runner, host_batches, PROFILED_CALLS)
         kernels_us = split["gathers_us"] + split["gemms_us"] + split["other_us"]
         # On CUDA the copies sit outside the graph (compute only excludes them); on the CPU there are none
@@ -177,15 +181,30 @@ def measure_case(runner, batch: int, host_batches: list, reference: np.ndarray, 
     return case
 
 
-def targets_of(cases: list[dict], gpu: bool) -> list[dict]:
-    """Each target with the measured figure; ``met`` is None where it does not apply (CPU, case not run)."""
-    results = []
-    for precision, batch, figure, minimum in TARGETS:
-        case = next((c for c in cases if (c["precision"], c["batch"]) == (precision, batch)), None)
-        measured = None if case is None else case[figure]["samples_per_s"]
-        results.append({"target": f"{precision} batch {batch} {figure.replace('_', ' ')} >= {minimum:,} samples/s",
-                        "measured": measured, "met": None if measured is None or not gpu else measured >= minimum})
-    return results
+def figures_of(cases: list[dict]) -> dict[str, float]:
+    """``{"fp16_b1024_compute_samples_per_s": samples/s, ...}``: every figure of the cases measured, by the
+    metric name a ``[[target]]`` gives it (``METRIC``)."""
+    return {f"{c['precision']}_b{c['batch']}_{figure}_samples_per_s": c[figure]["samples_per_s"]
+            for c in cases for figure in ("compute", "end_to_end")}
+
+
+def targets_of(targets: list, cases: list[dict], gpu: bool, selected: set[tuple[str, int]]) -> list[dict]:
+    """Each ``[[target]]`` judged on its figure (``bench_setup.judged``: unmeasured is missed) when the run is on
+    a GPU and selected its case (``selected``: the ``(precision, batch)`` pairs asked for); otherwise recorded
+    with ``met`` None and why (``bench_setup.not_applicable``): a CPU figure is no GPU figure."""
+    figures = figures_of(cases)
+    verdicts = []
+    for target in targets:
+        precision, batch, _ = METRIC.fullmatch(target.metric).groups()
+        measured = figures.get(target.metric)
+        if not gpu:
+            verdicts.append(bench_setup.not_applicable(target, measured, "--cpu, not a GPU figure"))
+        elif (precision, int(batch)) not in selected:
+            verdicts.append(bench_setup.not_applicable(target, measured, f"{precision} batch {batch} not selected "
+                                                                         f"by --precisions/--batches"))
+        else:
+            verdicts.append(bench_setup.judged(target, measured))
+    return verdicts
 
 
 def table(report: dict) -> str:
@@ -217,11 +236,8 @@ def table(report: dict) -> str:
             lines.append(f"{c['precision']} b{c['batch']:<7} gathers {s['gathers_us']:.1f}  GEMMs {s['gemms_us']:.1f}  "
                          f"other {s['other_us']:.1f}  copies {s['copies_us']:.1f}  graph gaps {gaps}  "
                          f"host {s['host_us']:.1f} (validation {s['validation_us']:.1f})")
-    lines.append("")
-    for t in report["targets"]:
-        verdict = {True: "PASS", False: "MISS", None: "n/a "}[t["met"]]
-        measured = "not run" if t["measured"] is None else f"{t['measured']:,.0f}"
-        lines.append(f"{verdict}  {t['target']}: {measured}")
+    lines += ["", f"targets from {report['targets_profile']} (samples/s):",
+              *bench_setup.verdict_lines(report["targets"])]
     failed = [f"{c['precision']} b{c['batch']}" for c in report["cases"]
               if not c["agreement_with_onnxruntime_fp32"]["passed"]]
     lines.append(f"agreement with ONNX Runtime FP32: {'FAILED for ' + ', '.join(failed) if failed else 'every case'}")
@@ -246,7 +262,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                       ("--warmup-s", float, "untimed seconds first", "warmup_s")):
         parser.add_argument(option, type=kind, help=f"{what}, at least (default {getattr(GPU_PLAN, field):g}; "
                                                     f"--cpu {getattr(CPU_PLAN, field):g})")
-    parser.add_argument("--profile", action="store_true", help="split the time with torch.profiler")
+    parser.add_argument("--torch-profile", action="store_true", help="split the time with torch.profiler")
+    bench_setup.add_profile_option(parser, "--targets", DEFAULT_TARGETS)
     parser.add_argument("--cpu", action="store_true", help="smoke check on the CPU in FP32: not a GPU figure")
     parser.add_argument("--peak-fp16-tflops", type=float, default=PEAKS["fp16_tflops"], dest="fp16_tflops",
                         help="dense FP16 tensor-core peak, TFLOP/s (default %(default)s: H100 SXM5)")
@@ -275,6 +292,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if not args.precisions:
             parser.error("--cpu runs fp32 only: give --precisions fp32")
     args.peaks = {name: getattr(args, name) for name in PEAKS}
+    try:
+        args.targets_profile, args.profile_targets = bench_setup.profile_targets(args.targets, BENCHMARK)
+    except WidedeepError as exc:
+        parser.error(f"--targets: {exc}")
+    unknown = [t.metric for t in args.profile_targets if METRIC.fullmatch(t.metric) is None]
+    if unknown:
+        parser.error(f"--targets: profile {args.targets_profile}: [[target]] metrics {unknown} are not measured by "
+                     f"{BENCHMARK}; its metrics are <fp16|fp32>_b<batch>_<compute|end_to_end>_samples_per_s, "
+                     f"e.g. fp16_b1024_compute_samples_per_s")
     return args
 
 
@@ -311,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
             gpu = runner.uses_cuda
             for batch, host in batches.items():
                 cases.append(measure_case(runner, batch, host, references[batch], args))
-    report = {"benchmark": "gpu_throughput", "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+    report = {"benchmark": BENCHMARK, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
                   timespec="seconds"), "device": device, "gpu_figure": gpu, "torch": torch.__version__,
               "cuda": torch.version.cuda, "fp32_matmul_precision": torch.get_float32_matmul_precision(),
               "command": sys.argv, "machine": timing_machine(), "onnx": str(onnx_path), "rows": rows_source,
@@ -322,7 +348,9 @@ def main(argv: list[str] | None = None) -> int:
                                        "staging, copies and synchronize",
                          "plan": args.plan.describe(), "statistic": "samples/s = batch / median round; tail "
                                                                     "p99 over >= 100 rounds, else the max"},
-              "cases": cases, "targets": targets_of(cases, gpu)}
+              "cases": cases, "targets_profile": args.targets_profile,
+              "targets": targets_of(args.profile_targets, cases, gpu,
+                                    {(precision, batch) for precision in args.precisions for batch in args.batches})}
     write_json(args.json, report)
     text = table(report)
     with atomic_file(args.json.with_suffix(".txt")) as temporary:

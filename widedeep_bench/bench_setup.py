@@ -116,8 +116,10 @@ def timing_plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Ti
         parser.error(f"--rounds, --warmup, --duration, --warmup-s: {exc}")
 
 
-def add_profile_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", default=DEFAULT_PROFILE,
+def add_profile_option(parser: argparse.ArgumentParser, option: str = "--profile",
+                       default: str = DEFAULT_PROFILE) -> None:
+    """``--profile NAME|PATH`` (or ``option``, where ``--profile`` means something else to a command)."""
+    parser.add_argument(option, default=default, metavar="NAME|PATH",
                         help="profile NAME (fixtures/profiles/NAME.toml) or PATH whose [[target]] tables judge "
                              "the figures (default %(default)s)")
 
@@ -142,13 +144,28 @@ def judged(target, measured: float | None) -> dict:
             "met": measured is not None and target.met_by(measured), "target": str(target), "why": target.why}
 
 
+def not_applicable(target, measured: float | None, reason: str) -> dict:
+    """A target this run does not judge, ``reason`` saying why (e.g. a CPU smoke run of a GPU benchmark):
+    recorded as ``judged`` records it but with ``met`` None, which neither passes nor fails the run."""
+    return {**judged(target, measured), "met": None, "not_applicable": reason}
+
+
 def verdict_lines(verdicts: list[dict]) -> list[str]:
-    """``PASS  engine_throughput ort_fp32_over_tf >= 1.25: 1.31`` (or ``MISS``) and the target's why under it."""
+    """``PASS  engine_throughput ort_fp32_over_tf >= 1.25: 1.31`` (or ``MISS``, or ``n/a`` with the reason)
+    and the target's why under it."""
     lines = []
     for v in verdicts:
-        measured = "not measured" if v["measured"] is None else f"{v['measured']:.4g}"
-        lines += [f"{'PASS' if v['met'] else 'MISS'}  {v['target']}: {measured}", f"      why: {v['why']}"]
+        measured = "not measured" if v["measured"] is None else _figure(v["measured"])
+        if v["met"] is None:
+            measured += f" (not judged: {v['not_applicable']})"
+        verdict = {True: "PASS", False: "MISS", None: "n/a "}[v["met"]]
+        lines += [f"{verdict}  {v['target']}: {measured}", f"      why: {v['why']}"]
     return lines
+
+
+def _figure(value: float) -> str:
+    """Ratios and seconds to 4 significant digits; large counts (samples/s) whole, with thousands separators."""
+    return f"{value:,.0f}" if abs(value) >= 1e5 else f"{value:.4g}"
 
 
 def ort_over_tf(runners: dict, batches: list, batch: int, plan: TimingPlan) -> dict:

@@ -37,6 +37,20 @@ def test_verdict_lines_give_pass_or_miss_the_figure_and_why():
     assert lines == ["PASS  engine_throughput ort_fp32_over_tf >= 1 and <= 2: 1.5", "      why: a test"]
 
 
+def test_a_target_this_run_does_not_judge_is_neither_passed_nor_missed_and_says_why():
+    verdict = bench_setup.not_applicable(target(min=1e7), 2.5e6, "--cpu, not a GPU figure")
+    assert verdict["met"] is None and verdict["measured"] == 2.5e6
+    assert bench_setup.verdict_lines([verdict])[0] == ("n/a   engine_throughput ort_fp32_over_tf >= 1e+07: 2,500,000 "
+                                                        "(not judged: --cpu, not a GPU figure)")
+
+
+def test_the_profile_option_can_go_by_another_name_and_default(profile_with):
+    parser = argparse.ArgumentParser()
+    bench_setup.add_profile_option(parser, "--targets", "h100-torch")
+    assert parser.parse_args([]).targets == "h100-torch"
+    assert parser.parse_args(["--targets", "cpu-default"]).targets == "cpu-default"
+
+
 def test_a_profile_without_targets_for_the_benchmark_is_an_error_naming_it(profile_with):
     path = profile_with(("paired_ratio", "spread_quiet", {"max": 0.05}))
     with pytest.raises(WidedeepError, match=r"no \[\[target\]\] with benchmark = 'engine_throughput'"):
@@ -45,11 +59,13 @@ def test_a_profile_without_targets_for_the_benchmark_is_an_error_naming_it(profi
     assert source == str(path) and [(t.metric, t.max) for t in targets] == [("spread_quiet", 0.05)]
 
 
-def test_the_default_profile_carries_the_targets_of_both_cpu_benchmarks():
+def test_the_default_profile_carries_the_targets_of_the_cpu_benchmarks():
     assert {t.metric for t in bench_setup.profile_targets("cpu-default", "engine_throughput")[1]} == {
         "ort_fp32_over_tf", "ort_fp32_over_sgemm_ceiling", "null_time_over_ort_fp32_time"}
     assert {t.metric for t in bench_setup.profile_targets("cpu-default", "paired_ratio")[1]} == {
         "spread_quiet", "spread_loaded"}
+    assert {t.metric for t in bench_setup.profile_targets("cpu-default", "preprocess_speed")[1]} == {
+        "speedup_over_per_row", "cold_read_s", "warm_load_s"}
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -64,14 +64,51 @@ def test_kernel_and_op_names_are_split_into_gathers_gemms_copies_and_other(bench
     assert bench.kernel_kind(name) == kind
 
 
-def test_targets_are_judged_only_on_a_gpu_and_only_where_the_case_ran(bench):
+def test_the_default_targets_are_issue_6_s_h100_fp16_figures_from_the_h100_torch_profile(bench):
+    args = bench.parse_args([])
+    assert args.targets == "h100-torch" and args.targets_profile.endswith("fixtures/profiles/h100-torch.toml")
+    assert {t.metric: t.min for t in args.profile_targets} == {
+        "fp16_b1024_compute_samples_per_s": 10_000_000, "fp16_b1024_end_to_end_samples_per_s": 3_000_000,
+        "fp16_b16384_compute_samples_per_s": 50_000_000}
+
+
+def test_targets_are_judged_only_on_a_gpu_and_only_for_the_cases_selected(bench):
+    targets = bench.parse_args([]).profile_targets
     cases = [{"precision": "fp16", "batch": 1024, "compute": {"samples_per_s": 12e6},
               "end_to_end": {"samples_per_s": 2.9e6}}]
-    on_gpu = {t["target"]: t["met"] for t in bench.targets_of(cases, gpu=True)}
-    assert on_gpu == {"fp16 batch 1024 compute >= 10,000,000 samples/s": True,
-                      "fp16 batch 1024 end to end >= 3,000,000 samples/s": False,
-                      "fp16 batch 16384 compute >= 50,000,000 samples/s": None}
-    assert {t["met"] for t in bench.targets_of(cases, gpu=False)} == {None}
+    on_gpu = {t["metric"]: t["met"] for t in bench.targets_of(targets, cases, gpu=True, selected={("fp16", 1024)})}
+    assert on_gpu == {"fp16_b1024_compute_samples_per_s": True, "fp16_b1024_end_to_end_samples_per_s": False,
+                      "fp16_b16384_compute_samples_per_s": None}
+    on_cpu = bench.targets_of(targets, cases, gpu=False, selected={("fp16", 1024)})
+    assert {t["met"] for t in on_cpu} == {None} and {t["not_applicable"] for t in on_cpu} == {"--cpu, not a GPU figure"}
+
+
+def test_on_a_gpu_a_selected_case_without_its_figure_is_missed_not_passed(bench):
+    targets = bench.parse_args([]).profile_targets
+    verdicts = bench.targets_of(targets, [], gpu=True, selected={("fp16", 1024), ("fp16", 16384)})
+    assert [t["met"] for t in verdicts] == [False, False, False]
+
+
+@pytest.mark.parametrize("metric, words", [
+    ("fp16_b1024_samples_per_s", "[[target]] metrics ['fp16_b1024_samples_per_s'] are not measured by "
+                                 "gpu_throughput; its metrics are <fp16|fp32>_b<batch>_"),
+    ("int8_b1024_compute_samples_per_s", "metrics ['int8_b1024_compute_samples_per_s'] are not measured"),
+])
+def test_a_targets_profile_naming_a_figure_this_benchmark_does_not_measure_is_refused(bench, tmp_path, capsys,
+                                                                                     metric, words):
+    text = (SCRIPT.parents[1] / "fixtures" / "profiles" / "h100-torch.toml").read_text()
+    path = tmp_path / "lab.toml"
+    path.write_text(text.replace('"fp16_b1024_compute_samples_per_s"', f'"{metric}"'))
+    with pytest.raises(SystemExit) as raised:
+        bench.parse_args(["--targets", str(path)])
+    assert raised.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_a_targets_profile_without_gpu_throughput_targets_is_refused(bench, capsys):
+    with pytest.raises(SystemExit) as raised:
+        bench.parse_args(["--targets", "cpu-default"])
+    assert raised.value.code == 2
+    assert "--targets: profile " in (err := capsys.readouterr().err) and "benchmark = 'gpu_throughput'" in err
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
@@ -88,6 +125,8 @@ def test_without_cuda_the_benchmark_refuses_with_exit_2_and_says_why(bench, caps
     (["--rounds", "0"], "1 <= min_rounds"),
     (["--duration", "-1"], "min_duration_s must be a finite number >= 0"),
     (["--hbm-gbps", "0"], "peaks and bandwidths must be positive"),
+    (["--profile"], "unrecognized arguments: --profile"),  # the torch profiler is --torch-profile
+    (["--targets", "no-such-profile"], "--targets: profile 'no-such-profile' not found"),
 ])
 def test_bad_arguments_are_refused(bench, capsys, argv, words):
     with pytest.raises(SystemExit) as raised:
@@ -105,7 +144,7 @@ def test_the_cpu_smoke_run_measures_every_case_and_says_it_is_not_a_gpu_figure(b
                                                                              smoke_csv, tmp_path, capsys):
     monkeypatch.setattr(bench, "PROFILED_CALLS", 4)
     json_path = tmp_path / "out" / "gpu.json"
-    assert bench.main(_smoke_argv(converted_onnx, smoke_csv, json_path, "--profile")) == 0
+    assert bench.main(_smoke_argv(converted_onnx, smoke_csv, json_path, "--torch-profile")) == 0
     report = json.loads(json_path.read_text())
     assert report["gpu_figure"] is False and report["device"] == "cpu"
     assert [(c["precision"], c["batch"]) for c in report["cases"]] == [("fp32", 64), ("fp32", 128)]
@@ -119,11 +158,14 @@ def test_the_cpu_smoke_run_measures_every_case_and_says_it_is_not_a_gpu_figure(b
         assert case["agreement_with_onnxruntime_fp32"]["passed"]
         assert case["split"]["gemms_us"] > 0 and case["split"]["gathers_us"] > 0
         assert case["split"]["graph_gaps_us"] is None  # no graph on the CPU
-    assert {t["met"] for t in report["targets"]} == {None}
+    assert {t["met"] for t in report["targets"]} == {None} and len(report["targets"]) == 3
+    assert report["targets_profile"].endswith("h100-torch.toml")
     assert "timed rounds >= 3" in report["method"]["plan"] and report["machine"]["cpu_flags"] == cpu_flags()
     table = (tmp_path / "out" / "gpu.txt").read_text()
     assert "NOT A GPU FIGURE" in table and "fp32 b64" in table and "where the time goes" in table
     assert "tail: p99 over 100 rounds or more, else the max" in table
+    assert ("n/a   gpu_throughput fp16_b1024_compute_samples_per_s >= 1e+07: not measured "
+            "(not judged: --cpu, not a GPU figure)") in table
     assert table in capsys.readouterr().out
 
 

@@ -44,9 +44,21 @@ def refused(tmp_path, text: str) -> str:
 
 
 def test_committed_profiles_all_load():
-    assert {"cpu-default", "mr-v100-ixrt-fp16"} <= set(available_profiles())
+    assert {"cpu-default", "mr-v100-ixrt-fp16", "h100-torch"} <= set(available_profiles())
     for name in available_profiles():
         assert load_profile(name).name == name
+
+
+def test_the_h100_profile_runs_torch_and_holds_issue_6_s_fp16_targets_but_no_perf_gate_yet():
+    profile = load_profile("h100-torch")
+    assert (profile.backends, profile.precisions, profile.batch_sizes) == (("torch",), ("fp16", "fp32"),
+                                                                           (1024, 4096, 16384))
+    assert profile.perf == () and profile.accuracy == load_profile("cpu-default").accuracy
+    assert [(t.metric, t.min, t.max) for t in profile.targets_for("gpu_throughput")] == [
+        ("fp16_b1024_compute_samples_per_s", 10_000_000, None),
+        ("fp16_b1024_end_to_end_samples_per_s", 3_000_000, None),
+        ("fp16_b16384_compute_samples_per_s", 50_000_000, None)]
+    assert all("issue 6" in t.why for t in profile.targets) and len(profile.targets) == 3
 
 
 def test_seed_profile_gates_fp16_at_batch_1024_with_the_published_figure():
@@ -70,6 +82,13 @@ def test_the_cpu_default_profile_holds_the_engine_throughput_targets_with_their_
         "ort_fp32_over_tf": (1.25, None), "ort_fp32_over_sgemm_ceiling": (0.90, None),
         "null_time_over_ort_fp32_time": (None, 0.02)}
     assert "SPEC" in targets["ort_fp32_over_tf"].why and "2026-11-26" in targets["ort_fp32_over_tf"].why
+
+
+def test_the_cpu_default_profile_holds_issue_2_s_preprocessing_targets():
+    targets = load_profile("cpu-default").targets_for("preprocess_speed")
+    assert [(t.metric, t.min, t.max) for t in targets] == [("speedup_over_per_row", 30.0, None),
+                                                          ("cold_read_s", None, 10.0), ("warm_load_s", None, 0.5)]
+    assert all("issue 2" in t.why for t in targets)
 
 
 def test_the_cpu_default_profile_bounds_the_paired_ratio_spread_quiet_and_loaded():
