@@ -58,16 +58,23 @@ def gates_of_test(test: str, params: dict, config: SuiteConfig) -> GatesOfTest:
 def unmeasurable_perf_gates(config: SuiteConfig, backends: list[str]) -> list[str]:
     """The profile's throughput gates this run can never evaluate, each named with what is missing.
 
-    ``backends``: the runners the run tests (explicit or default)."""
+    ``backends``: the runners the run tests (explicit or default). The TF original and the null runner are
+    measured but never gated (the baseline peer and the harness floor), so no gate can apply to them."""
     problems = []
+    gated = [backend for backend in backends if backend not in (REFERENCE_RUNNER, OVERHEAD_RUNNER)]
     for index, gate in enumerate(config.profile.perf, start=1):
         missing = []
         if gate.batch not in config.batch_sizes:
             missing.append(f"batch {gate.batch} (run measures {list(config.batch_sizes)})")
         if gate.precision not in config.precisions:
             missing.append(f"precision {gate.precision} (run measures {list(config.precisions)})")
-        if gate.backend is not None and gate.backend not in backends:
+        if gate.backend in (REFERENCE_RUNNER, OVERHEAD_RUNNER):
+            missing.append(f"a gated backend ({gate.backend} is measured as the "
+                           f"{'baseline peer' if gate.backend == REFERENCE_RUNNER else 'harness floor'}, never gated)")
+        elif gate.backend is not None and gate.backend not in gated:
             missing.append(f"backend {gate.backend} (run measures {backends})")
+        elif gate.backend is None and not gated:
+            missing.append(f"a gated backend (run measures {backends}: the TF original and null are never gated)")
         if missing:
             problems.append(f"{config.profile.source} [[perf]] #{index} ({gate.backend or 'any backend'} "
                             f"{gate.precision} batch {gate.batch}) can never apply: the run lacks "

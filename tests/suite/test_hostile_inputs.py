@@ -1,0 +1,32 @@
+"""What a hostile user tries after the issue's list: odd but valid profiles and options, hand-edited reports.
+
+Each case runs the conformance suite (or ``python -m widedeep_bench``) in a subprocess, as a user would;
+most stop at configuration, before any model is built, so they are quick.
+"""
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.suite.test_fail_closed import REPO, run_suite
+
+PERMISSIVE = ('precisions = ["fp32"]\nbatch_sizes = [1024]\n'
+              '[accuracy]\ntop1_floor = 0.01\ntop1_max_drop = 0.01\nauc_margin = 0.01\n')
+HUGE_GATE = '[[perf]]\n{backend}precision = "fp32"\nbatch = 1024\nmin_samples_per_s = 1e12\n'
+
+
+@pytest.mark.parametrize("backends, gate_backend, named", [
+    ('["onnxruntime", "null"]', "null", None),  # a gate on the harness floor, which is measured, never gated
+    ('["onnxruntime", "tensorflow"]', "tensorflow", None),  # a gate on the baseline peer
+    ("[]", None, "null"),  # a gate for any backend, and a run that tests only the null runner
+    ("[]", None, "tensorflow"),
+])
+def test_a_perf_gate_no_gated_runner_can_meet_is_an_error(tmp_path, backends, gate_backend, named):
+    profile = tmp_path / "ungated.toml"
+    profile.write_text(f'name = "ungated"\nbackends = {backends}\n' + PERMISSIVE
+                       + HUGE_GATE.format(backend=f'backend = "{gate_backend}"\n' if gate_backend else ""))
+    done = run_suite(tmp_path, "-m", "perf", "--wd-profile", str(profile), "--collect-only", "-q",
+                     *(["--wd-backend", named] if named else []))
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "[[perf]] #1" in done.stderr and "can never apply" in done.stderr
