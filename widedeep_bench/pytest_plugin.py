@@ -37,6 +37,7 @@ def pytest_configure(config):
     results = config.widedeep_results = SuiteResults()
     config.widedeep_deselected = []
     try:
+        _check_output_paths(config)
         config.widedeep_config = suite = SuiteConfig.from_pytest(config)
         check_cache_root()
         _refuse_what_cannot_run(config, suite)
@@ -44,6 +45,29 @@ def pytest_configure(config):
         raise pytest.UsageError(str(exc)) from exc
     results.allow_missing = suite.allow_missing
     config.pluginmanager.register(_OutcomeRecorder(results), "widedeep-outcomes")
+
+
+def _check_output_paths(config) -> None:
+    """Before anything is measured: an output path that can never be written is one line, and a report an
+    earlier run left at ``--wd-report`` is removed, so a run that ends without a verdict (a bad option, an
+    interrupted session) never leaves another run's ``"passed": true`` where this run's would be."""
+    from widedeep_bench.cache import os_error_cause
+    from widedeep_bench.suite.config import given
+
+    for option in ("--wd-report", "--wd-save-reference"):
+        output = given(config, option)
+        if not output.value:
+            continue
+        path = Path(output.value)
+        if path.is_dir():
+            raise WidedeepError(f"{output.name}={output.value!r}: is a directory; expected the path of a file to write")
+        if path.parent.exists() and not path.parent.is_dir():
+            raise WidedeepError(f"{output.name}={output.value!r}: {path.parent} is not a directory")
+        if option == "--wd-report" and not hasattr(config, "workerinput"):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                raise WidedeepError(f"{output.name}={output.value!r}: cannot replace it ({os_error_cause(exc)})") from exc
 
 
 def _refuse_what_cannot_run(config, suite: SuiteConfig) -> None:
@@ -289,8 +313,13 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     report = config.widedeep_config.report
     if report:
-        results.write_report(Path(report), command=[Path(sys.argv[0]).name, *sys.argv[1:]],
-                             session_ok=session.exitstatus == pytest.ExitCode.OK)
+        try:
+            results.write_report(Path(report), command=[Path(sys.argv[0]).name, *sys.argv[1:]],
+                                 session_ok=session.exitstatus == pytest.ExitCode.OK)
+        except WidedeepError as exc:  # e.g. the disk filled during the run: one line, and the run fails
+            config.widedeep_report_error = str(exc)
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -302,10 +331,12 @@ def pytest_testnodedown(node, error):
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     results: SuiteResults = config.widedeep_results
-    if config.option.collectonly or not (results.gates.planned or results.gates.results or results.throughput):
-        return
-    terminalreporter.section("widedeep_bench gates")
-    for line in results.summary_lines():
-        terminalreporter.write_line(line)
-    if config.widedeep_config.report:
+    if not config.option.collectonly and (results.gates.planned or results.gates.results or results.throughput):
+        terminalreporter.section("widedeep_bench gates")
+        for line in results.summary_lines():
+            terminalreporter.write_line(line)
+    report_error = getattr(config, "widedeep_report_error", None)
+    if report_error:
+        terminalreporter.write_line(f"RUN FAILS: report not written: {report_error}", red=True)
+    elif config.widedeep_config.report and not config.option.collectonly:
         terminalreporter.write_line(f"report written to {config.widedeep_config.report}")

@@ -30,3 +30,23 @@ def test_a_perf_gate_no_gated_runner_can_meet_is_an_error(tmp_path, backends, ga
                      *(["--wd-backend", named] if named else []))
     assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout[-2000:] + done.stderr[-2000:]
     assert "[[perf]] #1" in done.stderr and "can never apply" in done.stderr
+
+
+@pytest.mark.parametrize("option", ["--wd-report", "--wd-save-reference"])
+def test_an_output_path_that_is_a_directory_is_one_line_before_anything_runs(tmp_path, option):
+    directory = tmp_path / "out"
+    directory.mkdir()
+    done = run_suite(tmp_path, option, str(directory), "-m", "conversion", "--collect-only", "-q")
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout[-2000:] + done.stderr[-2000:]
+    assert f"{option}={str(directory)!r}: is a directory" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_run_that_stops_before_its_verdict_leaves_no_earlier_passing_report(tmp_path):
+    """CI that reads the report after a failed configuration must not find last week's "passed": true."""
+    report = tmp_path / "report.json"
+    report.write_text('{"passed": true, "gates": []}\n')
+    profile = tmp_path / "typo.toml"
+    profile.write_text('name = "typo"\nbackends = []\n' + PERMISSIVE + "top1_floorr = 0.9\n")
+    done = run_suite(tmp_path, "--wd-profile", str(profile), "--wd-report", str(report), "--collect-only", "-q")
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR and "top1_floorr" in done.stderr
+    assert not report.exists()
