@@ -50,3 +50,72 @@ def test_a_run_that_stops_before_its_verdict_leaves_no_earlier_passing_report(tm
     done = run_suite(tmp_path, "--wd-profile", str(profile), "--wd-report", str(report), "--collect-only", "-q")
     assert done.returncode == pytest.ExitCode.USAGE_ERROR and "top1_floorr" in done.stderr
     assert not report.exists()
+
+
+def passing_report() -> dict:
+    """A report as a passing run writes it: one engine gate evaluated and passed."""
+    from widedeep_bench import gates
+    from widedeep_bench.suite.results import SuiteResults
+
+    results = SuiteResults()
+    name = gates.accuracy_floor_name("onnxruntime-fp32")
+    results.gates.plan(gates.PlannedGate(name=name, nodeid="t::x", selected=True, engine=True))
+    results.gates.check(name, 0.75, ">=", 0.745, method="test")
+    results.accuracy["onnxruntime-fp32"] = {"top1": 0.75, "auc": 0.6, "logloss": 0.5, "rows": 1024}
+    return results.as_report(["pytest"], session_ok=True)
+
+
+def show_report(tmp_path, saved: dict | str):
+    import json
+
+    path = tmp_path / "report.json"
+    path.write_text(saved if isinstance(saved, str) else json.dumps(saved))
+    return subprocess.run([sys.executable, "-m", "widedeep_bench", "report", str(path)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_an_unedited_passing_report_passes(tmp_path):
+    done = show_report(tmp_path, passing_report())
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("edit", [
+    {"measured": 0.5},  # below the threshold, still marked PASS
+    {"measured": float("nan")},  # NaN never passes
+    {"op": "!="},  # not a comparison a gate uses
+    {"threshold": 0.1, "measured": "high"},
+])
+def test_a_gate_whose_numbers_contradict_its_status_is_refused(tmp_path, edit):
+    saved = passing_report()
+    saved["gates"][0].update(edit)
+    done = show_report(tmp_path, saved)
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "gates[0]" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_report_listing_problems_does_not_pass_whatever_passed_says(tmp_path):
+    saved = passing_report()
+    saved["problems"] = ["2 selected gate(s) were not run"]
+    done = show_report(tmp_path, saved)
+    assert done.returncode == 1 and "were not run" in done.stderr
+
+
+@pytest.mark.parametrize("edit", [
+    lambda r: r["accuracy"]["onnxruntime-fp32"].pop("auc"),
+    lambda r: r.update(throughput={"x/b1": {"samples_per_s": 1.0}}),
+    lambda r: r["gates"][0].update(name=5),
+    lambda r: r.update(problems="none"),
+])
+def test_a_damaged_report_is_one_line_not_a_traceback(tmp_path, edit):
+    saved = passing_report()
+    edit(saved)
+    done = show_report(tmp_path, saved)
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_machine_field_that_is_not_a_table_is_shown_as_unknown(tmp_path):
+    saved = passing_report()
+    saved["machine"] = "a string"
+    done = show_report(tmp_path, saved)
+    assert done.returncode == 0 and "machine ?" in done.stdout and "Traceback" not in done.stderr

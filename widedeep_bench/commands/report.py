@@ -1,8 +1,10 @@
 """``report``: show a saved run's gates, accuracy and throughput (scoring is separate from running).
 
-Exit 0 only when the report says the run passed and every gate it lists as selected ran and passed
-(both are checked: a hand-edited ``passed`` does not make a failed gate pass); 1 otherwise; 2 for a
-file that is not a report.
+Exit 0 only when the report says the run passed, lists no problems, and every gate it lists as selected
+ran and passed (all are checked: a hand-edited ``passed`` does not make a failed gate pass, and each
+evaluated gate is judged again from its measured value and threshold, so an edited status or a NaN
+cannot pass); 1 otherwise; 2 for a file that is not a report (one line, never a traceback). A report is
+not signed: edits that keep its numbers consistent are not detected.
 """
 
 from __future__ import annotations
@@ -30,21 +32,35 @@ def _rows(saved: dict, path: Path) -> list[gate_rules.GateRow]:
     rows = []
     for index, item in enumerate(saved["gates"]):
         try:
-            status = item["status"]
+            status, name, why = item["status"], item["name"], item.get("why", "")
+            if not isinstance(name, str) or not isinstance(why, str):
+                raise TypeError("name and why must be strings")
             result = None
             if status in (gate_rules.PASS, gate_rules.FAIL):
-                result = gate_rules.GateResult(**{k: item[k] for k in ("name", "measured", "op", "threshold", "unit",
-                                                                        "passed", "method")})
-                if result.passed != (status == gate_rules.PASS):
-                    raise ValueError(f"status {status} contradicts passed={result.passed}")
+                result = _rejudged(item)
+                if result.passed != (status == gate_rules.PASS) or result.passed != item["passed"]:
+                    raise ValueError(f"status {status} and passed={item['passed']!r} contradict its numbers: "
+                                     f"{result.measured:g} {result.op} {result.threshold:g} is {result.passed}")
             elif status not in (gate_rules.NOT_RUN, gate_rules.DESELECTED, gate_rules.NOT_APPLICABLE):
                 raise ValueError(f"unknown status {status!r}")
-            rows.append(gate_rules.GateRow(item["name"], status, result, item.get("why", "")))
+            rows.append(gate_rules.GateRow(name, status, result, why))
         except (KeyError, TypeError, ValueError) as exc:
             from widedeep_bench.errors import WidedeepError
 
             raise WidedeepError(f"{path}: gates[{index}] is not a gate of a report_version 2 report ({exc!r})") from exc
     return rows
+
+
+def _rejudged(item: dict) -> gate_rules.GateResult:
+    """The gate judged again from its saved numbers by the same rule the run used (scoring is separate from
+    running), so an edited status or a NaN measurement cannot pass."""
+    numbers = [item["measured"], item["threshold"]]
+    if not all(isinstance(n, (int, float)) and not isinstance(n, bool) for n in numbers):
+        raise TypeError(f"measured and threshold must be numbers, got {numbers!r}")
+    if not all(isinstance(item[k], str) for k in ("unit", "method")):
+        raise TypeError("unit and method must be strings")
+    return gate_rules.evaluate(item["name"], item["measured"], item["op"], item["threshold"], unit=item["unit"],
+                               method=item["method"])
 
 
 def run(args) -> dict:
@@ -63,10 +79,18 @@ def run(args) -> dict:
         raise WidedeepError(f"{args.report}: not a widedeep_bench report (no 'gates' list); write one with "
                             f"`pytest --wd-report {args.report}`")
     rows = _rows(saved, args.report)
-    verdict = gate_rules.Verdict(rows, list(saved.get("problems", [])))
+    problems = saved.get("problems", [])
+    if not isinstance(problems, list) or not all(isinstance(problem, str) for problem in problems):
+        raise WidedeepError(f"{args.report}: 'problems' is not a list of strings")
+    verdict = gate_rules.Verdict(rows, problems)
+    machine = saved.get("machine") if isinstance(saved.get("machine"), dict) else {}
+    try:
+        lines = summary_lines(verdict, saved.get("accuracy") or {}, saved.get("throughput") or {})
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise WidedeepError(f"{args.report}: its accuracy or throughput section is not a report's ({exc!r})") from exc
     print(f"report {args.report}: created {saved.get('created', '?')}, commit {saved.get('git_commit') or '?'}, "
-          f"machine {(saved.get('machine') or {}).get('cpu', '?')}")
-    print("\n".join(summary_lines(verdict, saved.get("accuracy") or {}, saved.get("throughput") or {})))
+          f"machine {machine.get('cpu', '?')}")
+    print("\n".join(lines))
     failed = [row.name for row in rows if row.status == gate_rules.FAIL]
     not_run = [row.name for row in rows if row.status == gate_rules.NOT_RUN]
     evaluated = sum(row.result is not None for row in rows)
@@ -78,8 +102,8 @@ def run(args) -> dict:
         reasons.append(f"{len(not_run)} gate(s) did not run: {not_run}")
     if not evaluated:
         reasons.append("no gate was evaluated: the run measured nothing it could accept")
-    if saved.get("passed") is not True:
-        reasons.append("the run itself did not pass: " + ("; ".join(saved.get("problems") or []) or "passed is not true"))
+    if saved.get("passed") is not True or problems:
+        reasons.append("the run itself did not pass: " + ("; ".join(problems) or "passed is not true"))
     if reasons or not all(row.status in ACCEPTED for row in rows):
         raise GatesFailed("; ".join(reasons) or "not every gate passed", result)
     return {**result, "passed": True}
