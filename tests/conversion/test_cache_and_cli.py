@@ -60,6 +60,22 @@ def test_a_tampered_entry_is_detected_and_converted_again(tiny_saved_model, pari
     assert [p.name for p in entry.parent.iterdir() if p.name.endswith(".tmp")] == []
 
 
+def test_an_intact_entry_of_another_key_is_not_served(tiny_saved_model, parity_tensors, conversion, tmp_path,
+                                                      monkeypatch):
+    """Another conversion's entry copied under this key has an intact manifest, yet is another model's (or
+    options') conversion: its stage records would vouch for a conversion never checked."""
+    monkeypatch.setenv("WIDEDEEP_CACHE", str(tmp_path / "cache"))
+    key = conversion_key(tiny_saved_model, opset=None, ixrt=True, parity_rows=parity_tensors)
+    entry = shutil.copytree(conversion.directory, tmp_path / "cache" / "onnx" / key)  # the non-IxRT conversion
+    conversions = []
+    convert = cached.convert
+    monkeypatch.setattr(cached, "convert", lambda *a, **k: conversions.append(a) or convert(*a, **k))
+    with pytest.warns(CacheWarning, match=f"^cache entry {entry}: manifest.json records key = .*; rebuilding it$"):
+        again = cached_conversion(tiny_saved_model, ixrt=True, parity_rows=parity_tensors)
+    assert len(conversions) == 1 and entry_problem(entry, {"key": key}) is None
+    assert len(onnx.load(str(again.final)).graph.input) == 3  # the IxRT form, with zeros_like
+
+
 def test_cli_writes_every_stage_and_prints_the_parity_summary_last(tiny_saved_model, tmp_path, capsys):
     # The vendor's export (opset 11) in its IxRT form, checked on rows of a real Criteo-format file.
     out = tmp_path / "out"

@@ -4,12 +4,23 @@ Each case runs the conformance suite (or ``python -m widedeep_bench``) in a subp
 most stop at configuration, before any model is built, so they are quick.
 """
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from tests.suite.test_fail_closed import REPO, run_suite
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_suite(tmp_path, *args):
+    environment = {**os.environ, "WIDEDEEP_CACHE": str(tmp_path / "cache"), "WIDEDEEP_QUIET": "1"}
+    for name in [name for name in environment if name.startswith("WIDEDEEP_") and name not in
+                 ("WIDEDEEP_CACHE", "WIDEDEEP_QUIET")]:
+        environment.pop(name)
+    return subprocess.run([sys.executable, "-m", "pytest", "tests/conformance", "-p", "no:cacheprovider", *args],
+                          cwd=REPO, env=environment, capture_output=True, text=True, timeout=600)
 
 PERMISSIVE = ('precisions = ["fp32"]\nbatch_sizes = [1024]\n'
               '[accuracy]\ntop1_floor = 0.01\ntop1_max_drop = 0.01\nauc_margin = 0.01\n')

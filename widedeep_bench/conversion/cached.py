@@ -72,5 +72,7 @@ def cached_conversion(saved_model: Path, *, opset: int | None = None, ixrt: bool
         result.directory.rmdir()
         write_json(directory / SUMMARY_NAME, replace(result, directory=entry).as_dict())
 
-    verified_entry(entry, build)
+    # The manifest records the key: an intact entry copied under another key (another model's or options'
+    # conversion) is converted again, never served with stage records that vouch for a different model.
+    verified_entry(entry, build, expect={"key": entry.name})
     return ConversionResult.load(entry)
