@@ -4,6 +4,7 @@ Each case runs the conformance suite (or ``python -m widedeep_bench``) in a subp
 most stop at configuration, before any model is built, so they are quick.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -14,12 +15,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run_suite(tmp_path, *args):
+def run_suite(tmp_path, *args, tests="tests/conformance"):
     environment = {**os.environ, "WIDEDEEP_CACHE": str(tmp_path / "cache"), "WIDEDEEP_QUIET": "1"}
     for name in [name for name in environment if name.startswith("WIDEDEEP_") and name not in
                  ("WIDEDEEP_CACHE", "WIDEDEEP_QUIET")]:
         environment.pop(name)
-    return subprocess.run([sys.executable, "-m", "pytest", "tests/conformance", "-p", "no:cacheprovider", *args],
+    return subprocess.run([sys.executable, "-m", "pytest", tests, "-p", "no:cacheprovider", *args],
                           cwd=REPO, env=environment, capture_output=True, text=True, timeout=600)
 
 PERMISSIVE = ('precisions = ["fp32"]\nbatch_sizes = [1024]\n'
@@ -130,3 +131,20 @@ def test_a_machine_field_that_is_not_a_table_is_shown_as_unknown(tmp_path):
     saved["machine"] = "a string"
     done = show_report(tmp_path, saved)
     assert done.returncode == 0 and "machine ?" in done.stdout and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("selection", [["-m", "conversion"], []])
+def test_a_run_that_measured_no_engine_never_writes_a_passing_report(tmp_path, tiny_saved_model, selection):
+    """Conversion gates (and the TF original's own) accept no engine: a report from such a run, however
+    green, must not read as an acceptance. pytest itself succeeds: nothing it ran failed."""
+    report = tmp_path / "report.json"
+    args = ["--wd-saved-model", str(tiny_saved_model), "--wd-eval-csv", str(REPO / "fixtures" / "csv" / "labelled.csv"),
+            "--wd-report", str(report)]
+    done = run_suite(tmp_path, *args, *selection,
+                     tests="tests/conformance" if selection else "tests/conformance/test_conversion.py")
+    assert done.returncode == pytest.ExitCode.OK, done.stdout[-2000:] + done.stderr[-2000:]
+    saved = json.loads(report.read_text())
+    assert saved["passed"] is False and any("no engine gate" in problem for problem in saved["problems"])
+    shown = subprocess.run([sys.executable, "-m", "widedeep_bench", "report", str(report)], cwd=REPO,
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 1 and "no engine gate" in shown.stderr

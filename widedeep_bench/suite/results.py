@@ -45,13 +45,20 @@ class SuiteResults:
 
     def as_report(self, command: list[str], *, session_ok: bool) -> dict:
         """The report: every gate with its status, the measurements, versions, machine and commit.
-        ``passed`` is true only when every selected gate ran and passed and pytest itself succeeded."""
+        ``passed`` is true only when every selected gate ran and passed, at least one gate on an engine under
+        test was among them, and pytest itself succeeded."""
         verdict = self.verdict()
         problems = list(verdict.problems)
         if not session_ok:
             problems.append("the pytest session did not succeed (a test failed or errored, or it was interrupted)")
         if not any(row.result is not None for row in verdict.rows):
             problems.append("no gate was evaluated")
+        elif not any(row.result is not None and getattr(self.gates.planned.get(row.name), "engine", True)
+                     for row in verdict.rows):
+            # Conversion gates and the TF original's own accuracy accept no engine: such a run may succeed,
+            # but its report must not read as an engine's acceptance.
+            problems.append("no engine gate was evaluated: this run accepted no engine under test "
+                            "(conversion and TF-original gates only)")
         return {"report_version": REPORT_VERSION, "passed": verdict.passed and not problems, "problems": problems,
                 "gates": [row.as_dict() for row in verdict.rows], "allow_missing": self.allow_missing,
                 "accuracy": self.accuracy, "parity": self.parity, "throughput": self.throughput,
