@@ -67,7 +67,8 @@ def _check_output_paths(config) -> None:
             try:
                 path.unlink(missing_ok=True)
             except OSError as exc:
-                raise WidedeepError(f"{output.name}={output.value!r}: cannot replace it ({os_error_cause(exc)})") from exc
+                raise WidedeepError(f"{output.name}={output.value!r}: cannot replace it "
+                                    f"({os_error_cause(exc)})") from exc
 
 
 def _refuse_what_cannot_run(config, suite: SuiteConfig) -> None:
