@@ -30,9 +30,8 @@ HUGE_GATE = '[[perf]]\n{backend}precision = "fp32"\nbatch = 1024\nmin_samples_pe
 
 @pytest.mark.parametrize("backends, gate_backend, named", [
     ('["onnxruntime", "null"]', "null", None),  # a gate on the harness floor, which is measured, never gated
-    ('["onnxruntime", "tensorflow"]', "tensorflow", None),  # a gate on the baseline peer
+    ("[]", "tensorflow", None),  # a gate on the baseline peer (which can never be a backend under test)
     ("[]", None, "null"),  # a gate for any backend, and a run that tests only the null runner
-    ("[]", None, "tensorflow"),
 ])
 def test_a_perf_gate_no_gated_runner_can_meet_is_an_error(tmp_path, backends, gate_backend, named):
     profile = tmp_path / "ungated.toml"
@@ -148,3 +147,16 @@ def test_a_run_that_measured_no_engine_never_writes_a_passing_report(tmp_path, t
     shown = subprocess.run([sys.executable, "-m", "widedeep_bench", "report", str(report)], cwd=REPO,
                            capture_output=True, text=True, timeout=120)
     assert shown.returncode == 1 and "no engine gate" in shown.stderr
+
+
+@pytest.mark.parametrize("how", ["option", "profile"])
+def test_the_tf_original_cannot_be_the_engine_under_test(tmp_path, how):
+    """It is the reference: its parity with itself is 0 and its drop below itself is 0, so every gate on
+    it would pass by construction."""
+    profile = tmp_path / "reference.toml"
+    backends = '["tensorflow"]' if how == "profile" else "[]"
+    profile.write_text(f'name = "reference"\nbackends = {backends}\n' + PERMISSIVE)
+    extra = ["--wd-backend", "tensorflow"] if how == "option" else []
+    done = run_suite(tmp_path, "--wd-profile", str(profile), *extra, "-m", "accuracy or parity", "--collect-only", "-q")
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "tensorflow is the TF original" in done.stderr

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from widedeep_bench.engines.registry import RUNNERS
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.profiles import PRECISIONS, Profile, load_profile
+from widedeep_bench.suite.engines import REFERENCE_RUNNER
 
 DEFAULT_PROFILE = "cpu-default"
 DEFAULT_BATCH_SIZES = "1024,4096,16384"
@@ -183,6 +184,11 @@ class SuiteConfig:
         backend_option, providers_option = given(config, "--wd-backend"), given(config, "--wd-ort-providers")
         backends = backend_option.choices(sorted(RUNNERS), "runner names") if backend_option.value is not None \
             else ((profile.backends or None) if profile_named else None)
+        if backends is not None and REFERENCE_RUNNER in backends:
+            named_by = backend_option.name if backend_option.value is not None else profile.source
+            raise WidedeepError(f"{named_by}: {REFERENCE_RUNNER} is the TF original, the reference every engine is "
+                                f"compared with, so every gate on it would pass by construction; it cannot be an "
+                                f"engine under test (perf measures it in every run as the baseline peer)")
         precision_option = given(config, "--wd-precision")
         batch_option, rows_option = given(config, "--wd-batch-sizes"), given(config, "--wd-rows")
         providers = profile.ort_providers
