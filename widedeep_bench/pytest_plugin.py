@@ -63,12 +63,25 @@ def _check_output_paths(config) -> None:
             raise WidedeepError(f"{output.name}={output.value!r}: is a directory; expected the path of a file to write")
         if path.parent.exists() and not path.parent.is_dir():
             raise WidedeepError(f"{output.name}={output.value!r}: {path.parent} is not a directory")
-        if option == "--wd-report" and not hasattr(config, "workerinput"):
+        if option == "--wd-report" and not hasattr(config, "workerinput") and path.exists():
+            if not _is_empty_or_report(path):  # e.g. an input given here by mistake: never removed
+                raise WidedeepError(f"{output.name}={output.value!r}: exists and is not a widedeep_bench report; "
+                                    f"refusing to replace it")
             try:
-                path.unlink(missing_ok=True)
+                path.unlink()
             except OSError as exc:
                 raise WidedeepError(f"{output.name}={output.value!r}: cannot replace it "
                                     f"({os_error_cause(exc)})") from exc
+
+
+def _is_empty_or_report(path: Path) -> bool:
+    try:
+        if path.stat().st_size == 0:
+            return True
+        saved = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return isinstance(saved, dict) and "report_version" in saved
 
 
 def _refuse_what_cannot_run(config, suite: SuiteConfig) -> None:

@@ -55,7 +55,7 @@ def test_an_output_path_that_is_a_directory_is_one_line_before_anything_runs(tmp
 def test_a_run_that_stops_before_its_verdict_leaves_no_earlier_passing_report(tmp_path):
     """CI that reads the report after a failed configuration must not find last week's "passed": true."""
     report = tmp_path / "report.json"
-    report.write_text('{"passed": true, "gates": []}\n')
+    report.write_text('{"report_version": 2, "passed": true, "gates": []}\n')
     profile = tmp_path / "typo.toml"
     profile.write_text('name = "typo"\nbackends = []\n' + PERMISSIVE + "top1_floorr = 0.9\n")
     done = run_suite(tmp_path, "--wd-profile", str(profile), "--wd-report", str(report), "--collect-only", "-q")
@@ -160,3 +160,12 @@ def test_the_tf_original_cannot_be_the_engine_under_test(tmp_path, how):
     done = run_suite(tmp_path, "--wd-profile", str(profile), *extra, "-m", "accuracy or parity", "--collect-only", "-q")
     assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout[-2000:] + done.stderr[-2000:]
     assert "tensorflow is the TF original" in done.stderr
+
+
+def test_a_report_path_naming_a_file_that_is_not_a_report_is_refused_not_removed(tmp_path):
+    """--wd-report pointed at an input by mistake: the input is kept and the run stops in one line."""
+    eval_csv = tmp_path / "eval.csv"
+    eval_csv.write_text("0,1,2\n")
+    done = run_suite(tmp_path, "--wd-report", str(eval_csv), "--collect-only", "-q")
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR and "is not a widedeep_bench report" in done.stderr
+    assert eval_csv.read_text() == "0,1,2\n"
