@@ -61,8 +61,15 @@ def test_environment_sets_an_option_and_the_command_line_beats_it(monkeypatch):
 
 
 def test_an_empty_environment_variable_counts_as_unset(monkeypatch):
-    config = configure(monkeypatch, {"WIDEDEEP_PROFILE": "", "WIDEDEEP_PERF_WARMUP": "", "WIDEDEEP_BACKEND": ""})
-    assert (config.profile.name, config.perf_warmup, config.backends, config.strict) == ("cpu-default", 3, None, False)
+    config = configure(monkeypatch, {"WIDEDEEP_PERF_WARMUP": "", "WIDEDEEP_ROWS": "", "WIDEDEEP_ONNX": ""})
+    assert (config.profile.name, config.perf_warmup, config.rows, config.onnx) == ("cpu-default", 3, None, None)
+
+
+@pytest.mark.parametrize("variable", ["WIDEDEEP_PROFILE", "WIDEDEEP_BACKEND", "WIDEDEEP_ORT_PROVIDERS"])
+def test_an_empty_variable_that_would_name_what_must_run_is_refused(monkeypatch, variable):
+    """``WIDEDEEP_PROFILE=$UNSET`` must not quietly become the exploratory run that skips absent runtimes."""
+    with pytest.raises(WidedeepError, match=f"{variable} is set but empty"):
+        configure(monkeypatch, {variable: " "})
 
 
 def test_an_explicit_profile_brings_its_backends_precisions_and_batches():

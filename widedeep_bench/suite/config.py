@@ -129,14 +129,25 @@ class Given:
         return word in TRUE_WORDS
 
 
+# Options whose value makes the run required to measure something (fail closed): set but empty, their
+# variable is more likely a shell variable that was never filled in than a wish for the exploratory run.
+MUST_NOT_BE_EMPTY = ("--wd-profile", "--wd-backend", "--wd-ort-providers")
+
+
 def given(config, option: str) -> Given:
-    """``option``'s value from the command line, else its environment variable, else its default."""
+    """``option``'s value from the command line, else its environment variable, else its default.
+
+    An empty variable counts as unset, except for ``MUST_NOT_BE_EMPTY``: there it is an error, so that
+    ``WIDEDEEP_PROFILE=$UNSET`` can never turn an acceptance run into the exploratory default."""
     spec = OPTIONS[option]
     value = config.getoption(option)
     if value is not None:
         return Given(value, option)
     if spec.flag and spec.env in os.environ:
         return Given(os.environ[spec.env], spec.env)
+    if option in MUST_NOT_BE_EMPTY and spec.env in os.environ and not os.environ[spec.env].strip():
+        raise WidedeepError(f"{spec.env} is set but empty: give it a value, or unset it for the exploratory "
+                            f"default run")
     if os.environ.get(spec.env):
         return Given(os.environ[spec.env], spec.env)
     return Given(spec.default, "")
