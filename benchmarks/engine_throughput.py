@@ -202,13 +202,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--batch must be at least 1")
     args.plan = bench_setup.timing_plan(args, parser)
     try:
-        args.profile_source, args.targets = bench_setup.profile_targets(args.profile, BENCHMARK)
+        args.profile_source, args.targets = bench_setup.profile_targets(
+            args.profile, BENCHMARK, measures=METRICS.__contains__, metrics=f"it measures {sorted(METRICS)}")
     except WidedeepError as exc:
         parser.error(str(exc))
-    unknown = sorted({t.metric for t in args.targets} - set(METRICS))
-    if unknown:
-        parser.error(f"profile {args.profile_source}: [[target]] metrics {unknown} are not measured by "
-                     f"{BENCHMARK}; it measures {sorted(METRICS)}")
     bench_setup.check_model_options(args, parser)
     return args
 

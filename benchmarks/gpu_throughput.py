@@ -293,14 +293,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error("--cpu runs fp32 only: give --precisions fp32")
     args.peaks = {name: getattr(args, name) for name in PEAKS}
     try:
-        args.targets_profile, args.profile_targets = bench_setup.profile_targets(args.targets, BENCHMARK)
+        args.targets_profile, args.profile_targets = bench_setup.profile_targets(
+            args.targets, BENCHMARK, measures=lambda metric: METRIC.fullmatch(metric) is not None,
+            metrics="its metrics are <fp16|fp32>_b<batch>_<compute|end_to_end>_samples_per_s, "
+                    "e.g. fp16_b1024_compute_samples_per_s")
     except WidedeepError as exc:
         parser.error(f"--targets: {exc}")
-    unknown = [t.metric for t in args.profile_targets if METRIC.fullmatch(t.metric) is None]
-    if unknown:
-        parser.error(f"--targets: profile {args.targets_profile}: [[target]] metrics {unknown} are not measured by "
-                     f"{BENCHMARK}; its metrics are <fp16|fp32>_b<batch>_<compute|end_to_end>_samples_per_s, "
-                     f"e.g. fp16_b1024_compute_samples_per_s")
     return args
 
 

@@ -140,13 +140,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.plan.min_duration_s > 0 and args.plan.min_warmup_rounds == 0:
         parser.error("--duration needs --warmup 1 or more: the round count is planned from the warm-up's time")
     try:
-        args.profile_source, args.targets = bench_setup.profile_targets(args.profile, BENCHMARK)
+        args.profile_source, args.targets = bench_setup.profile_targets(
+            args.profile, BENCHMARK, measures=METRICS.__contains__, metrics=f"it measures {sorted(METRICS)}")
     except WidedeepError as exc:
         parser.error(str(exc))
-    unknown = sorted({t.metric for t in args.targets} - set(METRICS))
-    if unknown:
-        parser.error(f"profile {args.profile_source}: [[target]] metrics {unknown} are not measured by "
-                     f"{BENCHMARK}; it measures {sorted(METRICS)}")
     return args
 
 

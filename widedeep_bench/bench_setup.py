@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Callable
 
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.measure import TimingPlan
@@ -124,9 +125,11 @@ def add_profile_option(parser: argparse.ArgumentParser, option: str = "--profile
                              "the figures (default %(default)s)")
 
 
-def profile_targets(name_or_path: str, benchmark: str) -> tuple[str, list]:
+def profile_targets(name_or_path: str, benchmark: str, *, measures: Callable[[str], bool] = lambda metric: True,
+                    metrics: str = "") -> tuple[str, list]:
     """``(profile source, [BenchmarkTarget, ...])``: the profile's targets for ``benchmark``. A profile with
-    none for it is an error: a benchmark judged by nothing would exit 0 having checked nothing."""
+    none for it is an error: a benchmark judged by nothing would exit 0 having checked nothing; so is a target
+    whose metric ``measures`` says the benchmark does not produce (``metrics``: what it does, in words)."""
     from widedeep_bench.profiles import load_profile
 
     profile = load_profile(name_or_path)
@@ -134,6 +137,10 @@ def profile_targets(name_or_path: str, benchmark: str) -> tuple[str, list]:
     if not targets:
         raise WidedeepError(f"profile {profile.source}: no [[target]] with benchmark = {benchmark!r}; "
                             f"this command has nothing to judge its figures by")
+    unknown = sorted({target.metric for target in targets if not measures(target.metric)})
+    if unknown:
+        raise WidedeepError(f"profile {profile.source}: [[target]] metrics {unknown} are not measured by "
+                            f"{benchmark}; {metrics}")
     return profile.source, targets
 
 
