@@ -21,12 +21,7 @@ from widedeep_bench.errors import WidedeepError
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch) -> Path:
-    root = tmp_path / "cache"
-    monkeypatch.setenv("WIDEDEEP_CACHE", str(root))
-    monkeypatch.setenv("WIDEDEEP_QUIET", "1")
-    return root
+pytestmark = pytest.mark.usefixtures("private_cache")  # tests/core/conftest.py
 
 
 # --- temporaries of killed writers ------------------------------------------------------------------

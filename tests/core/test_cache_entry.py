@@ -11,12 +11,7 @@ import pytest
 from widedeep_bench.cache_entry import MANIFEST, CacheWarning, entry_problem, seal, verified_entry
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch) -> Path:
-    root = tmp_path / "cache"
-    monkeypatch.setenv("WIDEDEEP_CACHE", str(root))
-    monkeypatch.setenv("WIDEDEEP_QUIET", "1")
-    return root
+pytestmark = pytest.mark.usefixtures("private_cache")  # tests/core/conftest.py
 
 
 class CountingBuild:

@@ -12,12 +12,7 @@ from widedeep_bench import digests
 from widedeep_bench.digests import file_sha256, file_xxh3
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch) -> Path:
-    root = tmp_path / "cache"
-    monkeypatch.setenv("WIDEDEEP_CACHE", str(root))
-    monkeypatch.setenv("WIDEDEEP_QUIET", "1")
-    return root
+pytestmark = pytest.mark.usefixtures("private_cache")  # tests/core/conftest.py
 
 
 @pytest.fixture

@@ -14,11 +14,7 @@ IDENTITY = {"reference": "tensorflow", "model": "ab" * 32, "eval": "cd" * 32, "p
             "rows": 2048, "runner_version": "2.21.0"}
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("WIDEDEEP_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("WIDEDEEP_QUIET", "1")
-    return tmp_path / "cache"
+pytestmark = pytest.mark.usefixtures("private_cache")  # tests/core/conftest.py
 
 
 class Computation:

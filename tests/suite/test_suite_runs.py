@@ -3,10 +3,6 @@ project has never seen: its Top-1 equals an independent computation, a weak mode
 named, perf writes the benchmark JSON, and under xdist every engine is built once."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +12,6 @@ from widedeep_bench.model.weights import WideDeepWeights
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 UNSEEN_MODEL_SEED = 8675325  # no other test uses it; random weights with AUC 0.535 on the rows below
 UNSEEN_WORLD_SEED = 77  # a synthetic world nobody else draws from
 ROWS = 3 * 1024 + 200  # three accuracy batches and a partial one the run must drop
@@ -47,14 +42,6 @@ def unseen(tmp_path_factory):
             "profile": root / "permissive.toml", "root": root}
 
 
-def run_suite(tmp_path, *args, cache=None):
-    env = {**os.environ, "WIDEDEEP_CACHE": str(cache or tmp_path / "cache"), "WIDEDEEP_QUIET": "1"}
-    for name in ("WIDEDEEP_SAVED_MODEL", "WIDEDEEP_EVAL_CSV", "WIDEDEEP_ONNX", "WIDEDEEP_PROFILE"):
-        env.pop(name, None)
-    return subprocess.run([sys.executable, "-m", "pytest", "tests/conformance", "-p", "no:cacheprovider", *args],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-
-
 def independent_top1(weights, eval_csv):
     """Top-1 from the NumPy forward pass and plain ``p1 > 0.5``, over whole batches of 1024."""
     from widedeep_bench.data.criteo_csv import read_eval_csv
@@ -65,9 +52,9 @@ def independent_top1(weights, eval_csv):
     return float(np.mean((p1 > 0.5).astype(np.int64) == tensors.labels[:rows])), rows
 
 
-def test_reported_top1_equals_an_independent_computation(unseen, tmp_path):
+def test_reported_top1_equals_an_independent_computation(unseen, tmp_path, run_suite):
     report = tmp_path / "report.json"
-    done = run_suite(tmp_path, "-m", "accuracy", "--wd-saved-model", str(unseen["model"]),
+    done = run_suite("-m", "accuracy", "--wd-saved-model", str(unseen["model"]),
                      "--wd-eval-csv", str(unseen["eval_csv"]), "--wd-profile", str(unseen["profile"]),
                      "--wd-report", str(report))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
@@ -80,9 +67,9 @@ def test_reported_top1_equals_an_independent_computation(unseen, tmp_path):
     assert saved["passed"] is True and saved["versions"]["onnxruntime"] and saved["machine"]["cpu"]
 
 
-def test_a_model_below_the_floor_fails_the_run_with_the_gate_named(unseen, tmp_path):
+def test_a_model_below_the_floor_fails_the_run_with_the_gate_named(unseen, tmp_path, run_suite, run_report):
     report = tmp_path / "report.json"
-    done = run_suite(tmp_path, "-m", "accuracy", "--wd-saved-model", str(unseen["always_click"]),
+    done = run_suite("-m", "accuracy", "--wd-saved-model", str(unseen["always_click"]),
                      "--wd-eval-csv", str(unseen["eval_csv"]), "--wd-profile", "cpu-default",
                      "--wd-backend", "onnxruntime", "--wd-precision", "fp32", "--wd-report", str(report))
     assert done.returncode == 1, done.stdout[-3000:]
@@ -90,14 +77,13 @@ def test_a_model_below_the_floor_fails_the_run_with_the_gate_named(unseen, tmp_p
     assert "AUC >= 0.5 + margin" in done.stdout
     failed = {gate["name"] for gate in json.loads(report.read_text())["gates"] if not gate["passed"]}
     assert "accuracy tensorflow-fp32: Top-1 >= profile floor" in failed
-    report_cli = subprocess.run([sys.executable, "-m", "widedeep_bench", "report", str(report)], cwd=REPO,
-                                capture_output=True, text=True, timeout=120)
+    report_cli = run_report(report)
     assert report_cli.returncode == 1 and "gate(s) failed" in report_cli.stderr
 
 
-def test_perf_writes_samples_per_second_per_backend_and_batch(unseen, tmp_path):
+def test_perf_writes_samples_per_second_per_backend_and_batch(unseen, tmp_path, run_suite):
     bench = tmp_path / "bench.json"
-    done = run_suite(tmp_path, "-m", "perf", "--wd-saved-model", str(unseen["model"]),
+    done = run_suite("-m", "perf", "--wd-saved-model", str(unseen["model"]),
                      "--wd-eval-csv", str(unseen["eval_csv"]), "--wd-profile", str(unseen["profile"]),
                      "--wd-backend", "onnxruntime", "--wd-batch-sizes", "256,1024", "--wd-perf-rounds", "5",
                      "--wd-perf-warmup", "1", "--wd-perf-duration", "0.2", "--benchmark-json", str(bench))
@@ -122,10 +108,10 @@ def test_perf_writes_samples_per_second_per_backend_and_batch(unseen, tmp_path):
         5 * measured[("onnxruntime", "fp32", 1024)]["extra_info"]["samples_per_s"]
 
 
-def test_xdist_run_passes_and_builds_each_engine_once(unseen, tmp_path):
+def test_xdist_run_passes_and_builds_each_engine_once(unseen, tmp_path, run_suite):
     pytest.importorskip("openvino")
     cache = tmp_path / "cache"
-    done = run_suite(tmp_path, "-n", "2", "-m", "parity or accuracy or perf", "--wd-saved-model", str(unseen["model"]),
+    done = run_suite("-n", "2", "-m", "parity or accuracy or perf", "--wd-saved-model", str(unseen["model"]),
                      "--wd-eval-csv", str(unseen["eval_csv"]), "--wd-profile", str(unseen["profile"]),
                      "--wd-backend", "onnxruntime,openvino", "--wd-precision", "fp32",
                      "--wd-batch-sizes", "512,1024", cache=cache)
@@ -135,17 +121,17 @@ def test_xdist_run_passes_and_builds_each_engine_once(unseen, tmp_path):
     assert sorted(b["runner"] for b in builds) == ["onnxruntime", "openvino"]
 
 
-def test_saved_reference_checks_an_engine_without_the_tf_original(unseen, tmp_path):
+def test_saved_reference_checks_an_engine_without_the_tf_original(unseen, tmp_path, run_suite):
     """Machine A saves the references; machine B has only the converted ONNX and the reference file."""
     cache, reference = tmp_path / "cache", tmp_path / "reference.npz"
     common = ["--wd-eval-csv", str(unseen["eval_csv"]), "--wd-profile", str(unseen["profile"]),
               "--wd-backend", "onnxruntime", "--wd-batch-sizes", "1024"]
-    saved = run_suite(tmp_path, "-m", "parity", "--wd-saved-model", str(unseen["model"]), "--wd-precision", "fp32",
+    saved = run_suite("-m", "parity", "--wd-saved-model", str(unseen["model"]), "--wd-precision", "fp32",
                       "--wd-save-reference", str(reference), *common, cache=cache)
     assert saved.returncode == 0, saved.stdout[-3000:] + saved.stderr[-2000:]
     (converted,) = (cache / "onnx").glob("*/widedeep.onnx")
     report = tmp_path / "report.json"
-    checked = run_suite(tmp_path, "-m", "parity", "--wd-onnx", str(converted), "--wd-reference", str(reference),
+    checked = run_suite("-m", "parity", "--wd-onnx", str(converted), "--wd-reference", str(reference),
                         "--wd-precision", "fp16", "--wd-report", str(report), *common, cache=tmp_path / "cache-b")
     assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr[-2000:]
     parity = json.loads(report.read_text())["parity"]
@@ -156,11 +142,11 @@ def test_saved_reference_checks_an_engine_without_the_tf_original(unseen, tmp_pa
     perf_args = ["-m", "perf", "--wd-onnx", str(converted), "--wd-eval-csv", str(unseen["eval_csv"]),
                  "--wd-backend", "onnxruntime", "--wd-precision", "fp32", "--wd-batch-sizes", "1024",
                  "--wd-perf-rounds", "3", "--wd-perf-warmup", "1", "--wd-perf-duration", "0.1", "-rs"]
-    perf = run_suite(tmp_path, *perf_args, cache=tmp_path / "cache-b")
+    perf = run_suite(*perf_args, cache=tmp_path / "cache-b")
     assert perf.returncode == 1, perf.stdout[-3000:]
     assert "NOT RUN: the relative gate needs the TF original timed in the same rounds: no TF original in this run" \
         in perf.stdout
-    allowed = run_suite(tmp_path, *perf_args, "--wd-allow-missing", "--wd-report", str(report),
+    allowed = run_suite(*perf_args, "--wd-allow-missing", "--wd-report", str(report),
                         cache=tmp_path / "cache-b")
     assert allowed.returncode == 1 and "no engine gate was evaluated" in allowed.stdout, allowed.stdout[-3000:]
     saved = json.loads(report.read_text())
@@ -168,11 +154,11 @@ def test_saved_reference_checks_an_engine_without_the_tf_original(unseen, tmp_pa
         ["NOT RUN"]
 
 
-def test_an_unlabelled_eval_set_still_checks_parity(unseen, tmp_path):
+def test_an_unlabelled_eval_set_still_checks_parity(unseen, tmp_path, run_suite):
     from widedeep_bench.synthetic.criteo_rows import write_criteo_csv
 
     unlabelled = write_criteo_csv(tmp_path / "test.csv", 2048, world_seed=UNSEEN_WORLD_SEED, row_seed=6, labelled=False)
-    done = run_suite(tmp_path, "-m", "parity or accuracy", "--wd-saved-model", str(unseen["model"]),
+    done = run_suite("-m", "parity or accuracy", "--wd-saved-model", str(unseen["model"]),
                      "--wd-eval-csv", str(unlabelled), "--wd-profile", str(unseen["profile"]),
                      "--wd-backend", "onnxruntime", "--wd-precision", "fp32,fp16", "--wd-batch-sizes", "1024")
     assert "parity onnxruntime-fp16/b1024 vs tensorflow" in done.stdout and "FAIL  parity" not in done.stdout
@@ -181,9 +167,9 @@ def test_an_unlabelled_eval_set_still_checks_parity(unseen, tmp_path):
     assert " 3 passed" in done.stdout or "3 passed" in done.stdout.splitlines()[-1], done.stdout[-2000:]
 
 
-def test_allow_missing_runs_what_it_can_and_lists_the_rest_as_not_run(unseen, tmp_path):
+def test_allow_missing_runs_what_it_can_and_lists_the_rest_as_not_run(unseen, tmp_path, run_suite, run_report):
     report = tmp_path / "report.json"
-    done = run_suite(tmp_path, "-m", "accuracy", "--wd-saved-model", str(unseen["model"]),
+    done = run_suite("-m", "accuracy", "--wd-saved-model", str(unseen["model"]),
                      "--wd-eval-csv", str(unseen["eval_csv"]), "--wd-profile", str(unseen["profile"]),
                      "--wd-backend", "onnxruntime,tensorrt", "--wd-precision", "fp32", "--wd-allow-missing",
                      "--wd-report", str(report))
@@ -194,6 +180,5 @@ def test_allow_missing_runs_what_it_can_and_lists_the_rest_as_not_run(unseen, tm
     assert statuses["accuracy onnxruntime-fp32: Top-1 >= profile floor"] == "PASS"
     assert statuses["accuracy tensorrt-fp32: Top-1 >= profile floor"] == "NOT RUN"
     assert saved["passed"] is False  # an exploratory run is never an acceptance
-    shown = subprocess.run([sys.executable, "-m", "widedeep_bench", "report", str(report)], cwd=REPO,
-                           capture_output=True, text=True, timeout=120)
+    shown = run_report(report)
     assert shown.returncode == 1 and "did not run" in shown.stderr
