@@ -241,10 +241,6 @@ class GateBook:
             self.not_run.pop(result.name, None)
         return list(results)
 
-    def check(self, name: str, measured: float, op: str, threshold: float, *, unit: str = "",
-              method: str = "") -> GateResult:
-        return self.record(evaluate(name, measured, op, threshold, unit=unit, method=method))[0]
-
     def could_not_run(self, name: str, why: str) -> None:
         if name not in self._results:
             self.not_run[name] = why

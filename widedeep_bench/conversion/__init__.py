@@ -17,7 +17,7 @@ them and ``cached.cached_conversion`` reuses finished conversions.
 from widedeep_bench.conversion.cached import cached_conversion, conversion_key
 from widedeep_bench.conversion.opset import default_opset
 from widedeep_bench.conversion.pipeline import ConversionResult, convert, default_stages
-from widedeep_bench.conversion.validate import PARITY_TOLERANCE, StageRecord
+from widedeep_bench.conversion.validate import StageRecord
 
-__all__ = ["ConversionResult", "PARITY_TOLERANCE", "StageRecord", "cached_conversion", "conversion_key",
+__all__ = ["ConversionResult", "StageRecord", "cached_conversion", "conversion_key",
            "convert", "default_opset", "default_stages"]

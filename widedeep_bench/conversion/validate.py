@@ -18,7 +18,6 @@ from widedeep_bench.errors import WidedeepError
 from widedeep_bench.onnx_roles import describe_value, input_roles
 
 PARITY = TOLERANCES["fp32"]  # every stage against the TF original
-PARITY_TOLERANCE = PARITY.atol  # the same atol by its older name, for importers that read only atol
 
 
 @dataclass(frozen=True)
