@@ -19,7 +19,8 @@ def run_suite(tmp_path):
     backend must not leak into a test); ``env`` adds the ones a test means to set."""
     def run(*args, env=None, cache=None, tests="tests/conformance"):
         environment = {name: value for name, value in os.environ.items() if not name.startswith("WIDEDEEP_")}
-        environment.update(WIDEDEEP_CACHE=str(cache or tmp_path / "cache"), WIDEDEEP_QUIET="1", **(env or {}))
+        environment.update({"WIDEDEEP_CACHE": str(cache or tmp_path / "cache"), "WIDEDEEP_QUIET": "1"})
+        environment.update(env or {})  # a test's own settings win, WIDEDEEP_CACHE included
         return subprocess.run([sys.executable, "-m", "pytest", tests, "-p", "no:cacheprovider", *args],
                               cwd=REPO, env=environment, capture_output=True, text=True, timeout=900)
     return run
