@@ -1,4 +1,8 @@
-"""``python -m widedeep_bench <command>``: the suite's steps by hand."""
+"""``widedeep-bench <command>`` (or ``widedeep-bench <command>``): the suite's steps by hand.
+
+Exit codes, the same for every command (``widedeep_bench.errors``): 0 every gate passed (or the step
+succeeded), 1 a gate failed or did not run, 2 bad usage or bad input.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +11,39 @@ import json
 import os
 import sys
 
-from widedeep_bench.errors import GatesFailed, WidedeepError
+from widedeep_bench import __version__
+from widedeep_bench.errors import EXIT_BAD_INPUT, GatesFailed, WidedeepError
 
 # Each module registers its own subcommand; heavy imports stay inside their run() functions.
-COMMAND_MODULES = ("fetch", "prepare", "preprocess", "convert", "build", "report")
+COMMAND_MODULES = ("fetch", "prepare", "preprocess", "convert", "build", "report", "test")
+PROG = "widedeep-bench"
+QUIET_HELP = "no progress bars or narration (also accepted after the command)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
     parser = argparse.ArgumentParser(
-        prog="python -m widedeep_bench",
-        description="Wide & Deep (Criteo CTR) conformance and benchmark suite.")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or narration")
+        prog=PROG, allow_abbrev=False,
+        description="Wide & Deep (Criteo CTR) conformance and benchmark suite. Exit codes: 0 every gate "
+                    "passed (or the step succeeded), 1 a gate failed or did not run, 2 bad usage or bad input.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"widedeep_bench.commands.{name}").register(subparsers)
+    for command in subparsers.choices.values():  # global flags after the command too: `bench engines -q`
+        command.allow_abbrev = False
+        command.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=QUIET_HELP)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, passthrough = parser.parse_known_args(argv)
+    if passthrough and not getattr(args, "passthrough", False):  # only `test` hands arguments on (to pytest)
+        parser.error(f"unrecognized arguments: {' '.join(passthrough)}")
+    args.passthrough_args = passthrough
     if args.quiet:
         os.environ["WIDEDEEP_QUIET"] = "1"
     try:
@@ -35,11 +51,21 @@ def main(argv: list[str] | None = None) -> int:
     except WidedeepError as exc:
         if isinstance(exc, GatesFailed):
             print(json.dumps(exc.result, sort_keys=True))
-        print(f"widedeep_bench {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if isinstance(result, int) and not isinstance(result, bool):  # a command that decides its own exit code
+        return result
     if result is not None:
         print(json.dumps(result, sort_keys=True))
     return 0
+
+
+def entry_point() -> None:
+    """The ``widedeep-bench`` console script."""
+    sys.exit(main())
 
 
 if __name__ == "__main__":

@@ -99,7 +99,7 @@ def read_lock() -> dict[str, dict]:
         document = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise WidedeepError(f"{path}: not a readable lock file ({exc}); delete it and run "
-                            "`python -m widedeep_bench fetch` to pin the assets again") from exc
+                            "`widedeep-bench fetch` to pin the assets again") from exc
     if document.get("version") != LOCK_VERSION:
         raise WidedeepError(f"{path}: field version: expected {LOCK_VERSION}, got {document.get('version')!r}")
     return document["assets"]
@@ -116,8 +116,8 @@ def pin(name: str, entry: dict) -> None:
 def changed_file_error(name: str, path: Path, actual: str, pinned: str) -> WidedeepError:
     return WidedeepError(
         f"{name}: {path} has changed since it was pinned: sha256 is {actual}, {lock_path().name} pins "
-        f"{pinned}. Delete it and run `python -m widedeep_bench fetch --only {name}` to fetch it again, "
-        f"or run `python -m widedeep_bench fetch --only {name} --repin` to accept it as it is now.")
+        f"{pinned}. Delete it and run `widedeep-bench fetch --only {name}` to fetch it again, "
+        f"or run `widedeep-bench fetch --only {name} --repin` to accept it as it is now.")
 
 
 def fetched_asset(name: str) -> Path | None:
@@ -133,7 +133,7 @@ def fetched_asset(name: str) -> Path | None:
         if candidate is None or not candidate.exists():
             raise WidedeepError(f"{name}: {download_path(name)} is in the cache but not pinned"
                                 f"{' and unpacked' if seed.unpack else ''}; run "
-                                f"`python -m widedeep_bench fetch --only {name}` to pin it")
+                                f"`widedeep-bench fetch --only {name}` to pin it")
         if seed.unpack:
             actual, pinned = tree_sha256(candidate), entry["unpacked_tree_sha256"]
         else:

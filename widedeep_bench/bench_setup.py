@@ -121,7 +121,7 @@ def add_profile_option(parser: argparse.ArgumentParser, option: str = "--profile
                        default: str = DEFAULT_PROFILE) -> None:
     """``--profile NAME|PATH`` (or ``option``, where ``--profile`` means something else to a command)."""
     parser.add_argument(option, default=default, metavar="NAME|PATH",
-                        help="profile NAME (fixtures/profiles/NAME.toml) or PATH whose [[target]] tables judge "
+                        help="profile NAME (shipped: widedeep_bench/profiles/NAME.toml) or PATH whose [[target]] tables judge "
                              "the figures (default %(default)s)")
 
 

@@ -1,6 +1,6 @@
 """Download the real assets into the cache: resumable, retried, pinned by SHA-256, unpacked safely.
 
-``fetch_assets()`` is what ``python -m widedeep_bench fetch`` runs. Each file is downloaded to
+``fetch_assets()`` is what ``widedeep-bench fetch`` runs. Each file is downloaded to
 ``<name>.part`` (resumed with an HTTP Range request after a dropped connection or an earlier run),
 checked against its pin in ``assets.lock.json``, then renamed into place. A resume is conditional:
 the validator the server gave when the download started (strong ``ETag``, else ``Last-Modified``)
@@ -41,7 +41,7 @@ UNSATISFIED_RANGE = re.compile(r"bytes \*/(\d+)")  # Content-Range of an HTTP 41
 def hand_placement_hint(names=ASSET_NAMES) -> str:
     """Where to put the files by hand (or which variables to set) when the network is out of reach."""
     lines = ["To use the real assets without network access, put the files here by hand and run "
-             "`python -m widedeep_bench fetch` again (it pins and unpacks them without downloading):"]
+             "`widedeep-bench fetch` again (it pins and unpacks them without downloading):"]
     lines += [f"  {name}: {download_path(name)}  (from {SEED_ASSETS[name].url})" for name in names]
     lines.append("or point at copies elsewhere: WIDEDEEP_SAVED_MODEL=<unpacked SavedModel directory>, "
                  "WIDEDEEP_EVAL_CSV=<eval.csv>, WIDEDEEP_ONNX=<widedeep_dynamicshape_new.onnx>.")
@@ -265,7 +265,7 @@ def fetch_asset(name: str, url: str, *, repin: bool = False, offline_hint: str =
                 part.unlink()
                 raise WidedeepError(f"{name}: {url} now has sha256 {digest}, but {target.name} was pinned as "
                                     f"{entry['sha256']}: the file upstream changed. The download was deleted; "
-                                    f"run `python -m widedeep_bench fetch --only {name} --repin` to accept it.")
+                                    f"run `widedeep-bench fetch --only {name} --repin` to accept it.")
             os.replace(part, target)
         if entry and entry["sha256"] != digest:
             if not repin:

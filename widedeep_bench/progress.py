@@ -1,6 +1,6 @@
 """Progress bars that say what a long step is doing, silent under ``-q``.
 
-Quiet is decided by ``WIDEDEEP_QUIET=1`` (set by ``python -m widedeep_bench -q`` and by pytest's
+Quiet is decided by ``WIDEDEEP_QUIET=1`` (set by ``widedeep-bench -q`` and by pytest's
 ``-q``), so library code never needs a verbosity argument threaded through it.
 """
 

@@ -1,6 +1,9 @@
 """The conformance suite as a pytest plugin: options, parametrization, session fixtures, the gate plan, report.
 
-Loaded by the root ``conftest.py``. State lives in one ``SuiteResults`` created in
+Registered by the package's ``pytest11`` entry point, so it loads wherever the package is installed; it
+stays inert (options and markers only) unless the session collects the shipped conformance tests
+(``widedeep_bench/conformance``, what ``widedeep-bench test`` runs) or a ``--wd-*`` option is given, so
+that other projects' test runs in the same Python are not touched. State lives in one ``SuiteResults`` created in
 ``pytest_configure`` and judged in ``pytest_sessionfinish`` (printed by ``pytest_terminal_summary``,
 saved by ``--wd-report``); under pytest-xdist each worker sends its results to the controller, which
 merges them. The suite fails closed: a runner the run names that cannot run here stops it at
@@ -11,6 +14,7 @@ configuration, and every planned gate that ends without a result is NOT RUN and 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -33,7 +37,25 @@ def pytest_addoption(parser):
                         help=f"{spec.help}{shown}; environment: {spec.env}")
 
 
+CONFORMANCE_DIR = Path(__file__).resolve().parent / "conformance"
+MARKERS = {
+    "conversion": "conversion stages (export, simplify, deploy, dynamic) and their validation",
+    "parity": "engines against the TF original (or a saved reference) on the same real rows",
+    "accuracy": "Top-1 / AUC / log loss on the whole eval set, with gates",
+    "perf": "throughput benchmarks (pytest-benchmark); skipped under xdist",
+}
+
+
 def pytest_configure(config):
+    for name, meaning in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {meaning}")
+    config.widedeep_config = None
+    if not _suite_active(config):
+        return
+    # The library's progress bars and narration follow pytest's own verbosity.
+    if config.getoption("verbose") < 0:
+        os.environ["WIDEDEEP_QUIET"] = "1"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     results = config.widedeep_results = SuiteResults()
     config.widedeep_deselected = []
     try:
@@ -45,6 +67,21 @@ def pytest_configure(config):
         raise pytest.UsageError(str(exc)) from exc
     results.allow_missing = suite.allow_missing
     config.pluginmanager.register(_OutcomeRecorder(results), "widedeep-outcomes")
+
+
+def _suite_active(config) -> bool:
+    """Whether this session runs the conformance suite: a ``--wd-*`` option is on the command line, or a
+    path it collects holds (or lies in) the shipped conformance tests, or ``--pyargs`` names them."""
+    if any(config.getoption(option) is not None for option in OPTIONS):
+        return True
+    for arg in config.args:
+        target = arg.split("::")[0]
+        if config.option.pyargs and target.split(".")[0] == "widedeep_bench":
+            return True
+        path = Path(config.invocation_params.dir, target).resolve()
+        if path == CONFORMANCE_DIR or CONFORMANCE_DIR in path.parents or path in CONFORMANCE_DIR.parents:
+            return True
+    return False
 
 
 def _check_output_paths(config) -> None:
@@ -125,6 +162,8 @@ def pytest_generate_tests(metafunc):
     from widedeep_bench.suite.engines import OVERHEAD_RUNNER, REFERENCE_RUNNER, engine_cases
 
     suite: SuiteConfig = metafunc.config.widedeep_config
+    if suite is None:
+        return
     for fixture, include in (("engine_case", ()), ("perf_case", (REFERENCE_RUNNER, OVERHEAD_RUNNER))):
         if fixture in metafunc.fixturenames:
             try:
@@ -140,12 +179,14 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_deselected(items):
-    if items:
+    if items and items[0].config.widedeep_config is not None:
         items[0].config.widedeep_deselected.extend(items)
 
 
 @pytest.hookimpl(trylast=True)  # after -m / -k have deselected, so the plan knows what was kept
 def pytest_collection_modifyitems(config, items):
+    if config.widedeep_config is None:
+        return
     if _under_xdist(config):
         for item in items:
             if item.get_closest_marker("perf"):
@@ -211,11 +252,14 @@ class _OutcomeRecorder:
 
 @pytest.fixture(scope="session")
 def wd_config(pytestconfig) -> SuiteConfig:
+    if pytestconfig.widedeep_config is None:
+        raise WidedeepError("the widedeep_bench plugin is inactive in this session: its fixtures serve the shipped "
+                            "conformance tests (run `widedeep-bench test`, or collect widedeep_bench/conformance)")
     return pytestconfig.widedeep_config
 
 
 @pytest.fixture(scope="session")
-def wd_results(pytestconfig) -> SuiteResults:
+def wd_results(pytestconfig, wd_config) -> SuiteResults:
     return pytestconfig.widedeep_results
 
 
@@ -315,6 +359,8 @@ def references(wd_config, wd_assets, reference_rows, suite_onnx, engine_pool):
 
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
+    if config.widedeep_config is None:
+        return
     results: SuiteResults = config.widedeep_results
     if hasattr(config, "workerinput"):
         config.workeroutput["widedeep_results"] = json.dumps(results.as_dict())
@@ -338,12 +384,16 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node, error):
+    if node.config.widedeep_config is None:
+        return
     payload = getattr(node, "workeroutput", {}).get("widedeep_results")
     if payload:
         node.config.widedeep_results.merge(json.loads(payload))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if config.widedeep_config is None:
+        return
     results: SuiteResults = config.widedeep_results
     if not config.option.collectonly and (results.gates.planned or results.gates.results or results.throughput):
         terminalreporter.section("widedeep_bench gates")

@@ -13,11 +13,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def run_suite(tmp_path):
-    """``run_suite(*pytest_args, env=None, cache=None, tests="tests/conformance")`` -> CompletedProcess.
+    """``run_suite(*pytest_args, env=None, cache=None, tests="widedeep_bench/conformance")`` -> CompletedProcess.
 
     Every ``WIDEDEEP_*`` variable of the calling environment is dropped (a developer's own profile or
     backend must not leak into a test); ``env`` adds the ones a test means to set."""
-    def run(*args, env=None, cache=None, tests="tests/conformance"):
+    def run(*args, env=None, cache=None, tests="widedeep_bench/conformance"):
         environment = {name: value for name, value in os.environ.items() if not name.startswith("WIDEDEEP_")}
         environment.update({"WIDEDEEP_CACHE": str(cache or tmp_path / "cache"), "WIDEDEEP_QUIET": "1"})
         environment.update(env or {})  # a test's own settings win, WIDEDEEP_CACHE included

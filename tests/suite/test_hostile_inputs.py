@@ -133,7 +133,7 @@ def test_a_run_that_measured_no_engine_never_writes_a_passing_report(tmp_path, t
     args = ["--wd-saved-model", str(tiny_saved_model), "--wd-eval-csv", str(REPO / "fixtures" / "csv" / "labelled.csv"),
             "--wd-report", str(report)]
     done = run_suite(*args, *selection,
-                     tests="tests/conformance" if selection else "tests/conformance/test_conversion.py")
+                     tests="widedeep_bench/conformance" if selection else "widedeep_bench/conformance/test_conversion.py")
     assert done.returncode == pytest.ExitCode.OK, done.stdout[-2000:] + done.stderr[-2000:]
     saved = json.loads(report.read_text())
     assert saved["passed"] is False and any("no engine gate" in problem for problem in saved["problems"])

@@ -45,7 +45,7 @@ OPTIONS = {
     "--wd-batch-sizes": OptionSpec("WIDEDEEP_BATCH_SIZES", None,
                                    f"batch sizes, comma-separated (default: the profile's, {DEFAULT_BATCH_SIZES})"),
     "--wd-profile": OptionSpec("WIDEDEEP_PROFILE", DEFAULT_PROFILE,
-                               "hardware profile: a name in fixtures/profiles or a path; a named profile's runners "
+                               "hardware profile: a shipped profile's name (widedeep_bench/profiles) or a path; a named profile's runners "
                                "must run here"),
     "--wd-ort-providers": OptionSpec("WIDEDEEP_ORT_PROVIDERS", None,
                                      "ONNX Runtime execution providers in priority order, comma-separated, e.g. "

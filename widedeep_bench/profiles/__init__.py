@@ -1,6 +1,7 @@
 """Hardware profiles: small TOML files naming the runners, precisions, batch sizes and the gates.
 
-A profile is found by name in ``fixtures/profiles/<name>.toml`` or given as a path. The schema is
+A profile is found by name among the files shipped beside this module (``widedeep_bench/profiles/<name>.toml``)
+or given as a path. The schema is
 the four dataclasses below, written down once: each field is a key (``Profile`` the top level,
 ``AccuracyGates`` the ``[accuracy]`` table, ``PerfGate`` each ``[[perf]]``, ``BenchmarkTarget`` each
 ``[[target]]``), its comment says what it means and which values are allowed, and a field with a
@@ -19,7 +20,7 @@ from typing import Callable, NoReturn
 from widedeep_bench.engines.registry import RUNNERS
 from widedeep_bench.errors import WidedeepError
 
-PROFILE_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "profiles"
+PROFILE_DIR = Path(__file__).resolve().parent  # the shipped profiles: <name>.toml beside this module
 PRECISIONS = ("fp32", "fp16")
 
 
@@ -69,7 +70,7 @@ class BenchmarkTarget:
 class Profile:
     """The top level of a profile file."""
 
-    name: str  # the profile's name; a committed profile is fixtures/profiles/<name>.toml
+    name: str  # the profile's name; a shipped profile is widedeep_bench/profiles/<name>.toml
     backends: tuple[str, ...]  # runner names (widedeep_bench.engines) an explicit run tests; [] means every one
     precisions: tuple[str, ...]  # non-empty, from "fp32", "fp16"
     batch_sizes: tuple[int, ...]  # non-empty, positive integers (samples per call)
@@ -138,7 +139,7 @@ def _toml():
 
 
 def load_profile(name_or_path: str) -> Profile:
-    """Load a profile by name (``fixtures/profiles/NAME.toml``) or by path; validate every key and value."""
+    """Load a profile by name (a shipped ``NAME.toml``) or by path; validate every key and value."""
     path = Path(name_or_path)
     if path.suffix != ".toml":
         path = PROFILE_DIR / f"{name_or_path}.toml"
