@@ -12,7 +12,7 @@ from pathlib import Path
 # The packages a report records, where installed (the optional runtimes are often absent).
 REPORTED_PACKAGES = ("numpy", "tensorflow-cpu", "tensorflow", "tf2onnx", "onnx", "onnxsim", "onnxruntime",
                      "onnxruntime-gpu", "openvino", "torch", "tensorrt", "pyarrow", "scikit-learn",
-                     "pytest-benchmark", "widedeep_bench")
+                     "pytest-benchmark")
 
 
 def package_version(name: str) -> str | None:
@@ -24,8 +24,11 @@ def package_version(name: str) -> str | None:
 
 
 def package_versions(names) -> dict[str, str]:
-    """Python's version and each installed distribution's among ``names`` (absent ones left out)."""
-    versions = {"python": platform.python_version()}
+    """Python's version, the suite's own, and each installed distribution's among ``names`` (absent ones left
+    out). The suite's is the package's own ``__version__``, so it is there even in a checkout run uninstalled."""
+    from widedeep_bench import __version__
+
+    versions = {"python": platform.python_version(), "widedeep-bench": __version__}
     versions.update({name: version for name in names if (version := package_version(name)) is not None})
     return versions
 
@@ -79,9 +82,15 @@ def timing_machine() -> dict[str, object]:
 
 
 def git_commit() -> str | None:
+    """The commit of the suite's own checkout, or None when it runs installed (a package in site-packages
+    may lie inside some other repository, whose commit would say nothing about the suite)."""
+    package = Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                             cwd=Path(__file__).resolve().parent)
+        out = subprocess.run(["git", "rev-parse", "--show-toplevel", "HEAD"], capture_output=True, text=True,
+                             timeout=10, cwd=package)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    lines = out.stdout.split()
+    if out.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != package.parent:
+        return None
+    return lines[1]

@@ -309,10 +309,13 @@ def test_unknown_profile_lists_the_available_ones():
 
 
 def test_without_tomllib_the_tomli_package_reads_profiles(tmp_path, monkeypatch):
-    import tomllib
+    try:
+        import tomllib as parser
+    except ModuleNotFoundError:  # Python 3.10: tomli is a dependency there
+        import tomli as parser
 
     monkeypatch.setitem(sys.modules, "tomllib", None)  # as on Python 3.10
-    monkeypatch.setitem(sys.modules, "tomli", tomllib)  # the same parser, as published on PyPI
+    monkeypatch.setitem(sys.modules, "tomli", parser)  # the same parser, as published on PyPI
     assert load_text(tmp_path, VALID).name == "lab"
     monkeypatch.setitem(sys.modules, "tomli", None)
     with pytest.raises(WidedeepError, match=r"needs the tomli package \(pip install tomli\)"):

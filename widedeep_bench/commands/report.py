@@ -88,13 +88,14 @@ def run(args) -> dict:
         lines = summary_lines(verdict, saved.get("accuracy") or {}, saved.get("throughput") or {})
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise WidedeepError(f"{args.report}: its accuracy or throughput section is not a report's ({exc!r})") from exc
-    print(f"report {args.report}: created {saved.get('created', '?')}, commit {saved.get('git_commit') or '?'}, "
-          f"machine {machine.get('cpu', '?')}")
+    print(f"report {args.report}: widedeep-bench {saved.get('widedeep_bench_version', '?')}, created "
+          f"{saved.get('created', '?')}, commit {saved.get('git_commit') or '?'}, machine {machine.get('cpu', '?')}")
     print("\n".join(lines))
     failed = [row.name for row in rows if row.status == gate_rules.FAIL]
     not_run = [row.name for row in rows if row.status == gate_rules.NOT_RUN]
     evaluated = sum(row.result is not None for row in rows)
-    result = {"passed": False, "gates": len(rows), "failed": failed, "not_run": not_run}
+    result = {"passed": False, "gates": len(rows), "failed": failed, "not_run": not_run,
+              "widedeep_bench_version": saved.get("widedeep_bench_version")}
     reasons = []
     if failed:
         reasons.append(f"{len(failed)} gate(s) failed: {failed}")

@@ -59,7 +59,10 @@ class SuiteResults:
             # but its report must not read as an engine's acceptance.
             problems.append("no engine gate was evaluated: this run accepted no engine under test "
                             "(conversion and TF-original gates only)")
-        return {"report_version": REPORT_VERSION, "passed": verdict.passed and not problems, "problems": problems,
+        from widedeep_bench import __version__
+
+        return {"report_version": REPORT_VERSION, "widedeep_bench_version": __version__,
+                "passed": verdict.passed and not problems, "problems": problems,
                 "gates": [row.as_dict() for row in verdict.rows], "allow_missing": self.allow_missing,
                 "accuracy": self.accuracy, "parity": self.parity, "throughput": self.throughput,
                 "context": self.context,
