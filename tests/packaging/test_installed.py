@@ -84,11 +84,16 @@ def test_space_separated_suite_options_work_from_any_directory(elsewhere, tmp_pa
     model, csv = tmp_path / "model", tmp_path / "eval.csv"
     model.mkdir()
     csv.write_text("")
-    done = elsewhere(*pytest_command, "--pyargs", "widedeep_bench.conformance", "--collect-only", "-q",
-                     "-p", "no:cacheprovider", "--wd-saved-model", model, "--wd-eval-csv", csv,
-                     "--wd-batch-sizes", "1024")
+    (tmp_path / "elsewhere" / "test_unrelated.py").write_text("def test_unrelated():\n    pass\n")
+    done = elsewhere(*pytest_command, "-m", "accuracy", "--collect-only", "-q", "-p", "no:cacheprovider",
+                     "--wd-saved-model", model, "--wd-eval-csv", csv, "--wd-batch-sizes", "1024")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # Given no test path, a run with the suite's options runs the shipped suite, not the directory's files.
     assert "test_accuracy.py::test_engine_accuracy[onnxruntime-fp32]" in done.stdout
+    assert "test_unrelated" not in done.stdout
+    pyargs = elsewhere(*pytest_command, "--pyargs", "widedeep_bench.conformance", "--collect-only", "-q",
+                       "-p", "no:cacheprovider", "--wd-eval-csv", csv, "--wd-batch-sizes", "1024")
+    assert pyargs.returncode == 0 and "test_parity.py::" in pyargs.stdout, pyargs.stdout[-3000:] + pyargs.stderr
 
 
 def test_the_plugin_is_registered_once_in_the_repository(tmp_path):
