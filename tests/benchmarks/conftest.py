@@ -1,28 +1,31 @@
-"""The benchmark commands as modules (``benchmarks/<name>.py``, loaded from their files), tiny rows, and profiles
-with chosen ``[[target]]`` tables."""
+"""The ``widedeep-bench bench`` command run in this process, tiny rows, and profiles with chosen ``[[target]]``
+tables."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-CPU_DEFAULT = Path(__file__).resolve().parents[2] / "fixtures" / "profiles" / "cpu-default.toml"
+import widedeep_bench.profiles
+
+CPU_DEFAULT = Path(widedeep_bench.profiles.__file__).parent / "cpu-default.toml"
 TINY_ROWS = 256
 
 
-@pytest.fixture(scope="session")
-def benchmark_script():
-    """``benchmark_script("paired_ratio")``: ``benchmarks/paired_ratio.py`` loaded as a module from its file."""
-    def load(name: str):
-        spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    return load
+@pytest.fixture
+def bench_command():
+    """``bench_command("engines", *argv)``: ``widedeep-bench bench engines ARGV`` in this process; its exit code,
+    argparse's own refusals (an unknown option, an invalid choice: exit 2) included."""
+    from widedeep_bench.__main__ import main
+
+    def run(name: str, *argv) -> int:
+        try:
+            return main(["bench", name, *(str(arg) for arg in argv)])
+        except SystemExit as exc:
+            return exc.code
+    return run
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +48,4 @@ def profile_with(tmp_path):
         path.write_text(text)
         return path
     return write
+

@@ -1,34 +1,43 @@
-"""benchmarks/gpu_throughput.py without a GPU: its floors, its time split, its refusal, and the --cpu smoke run.
+"""``widedeep-bench bench gpu`` without a GPU: its floors, its time split, its refusal, and the --cpu smoke run.
 
 The GPU figures themselves can only be taken on a GPU (docs/gpu.md); here the same code path runs on
-the CPU in FP32, which proves the script end to end except for the CUDA-only lines.
+the CPU in FP32, which proves the command end to end except for the CUDA-only lines.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import widedeep_bench.profiles
 from widedeep_bench import layout
+from widedeep_bench.__main__ import build_parser, main
+from widedeep_bench.bench import gpu_throughput
+from widedeep_bench.commands.bench import check_gpu
 from widedeep_bench.environment import cpu_flags
-from widedeep_bench.errors import WidedeepError
 
 torch = pytest.importorskip("torch")
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_throughput.py"
+H100_TORCH = Path(widedeep_bench.profiles.__file__).parent / "h100-torch.toml"
 SMOKE_ROWS = 512
 
 
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("gpu_throughput", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def gpu_command(*argv) -> int:
+    """``widedeep-bench bench gpu ARGV`` in this process: its exit code (argparse's own refusals included)."""
+    try:
+        return main(["bench", "gpu", *(str(arg) for arg in argv)])
+    except SystemExit as exc:
+        return exc.code
+
+
+def parsed(*argv):
+    """The options of ``bench gpu ARGV`` as the command checks and completes them before measuring anything."""
+    args = build_parser().parse_args(["bench", "gpu", *argv])
+    check_gpu(args)
+    return args
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +47,9 @@ def smoke_csv(tmp_path_factory) -> Path:
     return write_criteo_csv(tmp_path_factory.mktemp("gpu-bench") / "eval.csv", SMOKE_ROWS)
 
 
-def test_the_flop_floor_is_3_04_mflop_per_sample_over_the_peak(bench):
-    fp16, fp32 = bench.floors(1024, "fp16", bench.PEAKS), bench.floors(1024, "fp32", bench.PEAKS)
+def test_the_flop_floor_is_3_04_mflop_per_sample_over_the_peak():
+    fp16 = gpu_throughput.floors(1024, "fp16", gpu_throughput.PEAKS)
+    fp32 = gpu_throughput.floors(1024, "fp32", gpu_throughput.PEAKS)
     assert fp16["flop_s"] == pytest.approx(1024 * 3.04e6 / 989.4e12, rel=1e-3)
     assert fp32["flop_s"] == pytest.approx(1024 * 3.04e6 / 66.9e12, rel=1e-3)
     assert fp16["link_bytes"] == fp32["link_bytes"] == 1024 * (26 * 2 * 8 + 13 * 4 + 2 * 4)
@@ -60,32 +70,33 @@ def test_the_flop_floor_is_3_04_mflop_per_sample_over_the_peak(bench):
      "::{lambda()#2}, at::detail::Array<char*, 2> >(int, T2, T3)", "other"),
     ("aten::addmm", "gemms"), ("aten::index_select", "gathers"), ("aten::cat", "other"), ("aten::copy_", "copies"),
 ])
-def test_kernel_and_op_names_are_split_into_gathers_gemms_copies_and_other(bench, name, kind):
-    assert bench.kernel_kind(name) == kind
+def test_kernel_and_op_names_are_split_into_gathers_gemms_copies_and_other(name, kind):
+    assert gpu_throughput.kernel_kind(name) == kind
 
 
-def test_the_default_targets_are_issue_6_s_h100_fp16_figures_from_the_h100_torch_profile(bench):
-    args = bench.parse_args([])
-    assert args.targets == "h100-torch" and args.targets_profile.endswith("fixtures/profiles/h100-torch.toml")
+def test_the_default_targets_are_issue_6_s_h100_fp16_figures_from_the_h100_torch_profile():
+    args = parsed()
+    assert args.targets == "h100-torch" and args.targets_profile == str(H100_TORCH)
     assert {t.metric: t.min for t in args.profile_targets} == {
         "fp16_b1024_compute_samples_per_s": 10_000_000, "fp16_b1024_end_to_end_samples_per_s": 3_000_000,
         "fp16_b16384_compute_samples_per_s": 50_000_000}
 
 
-def test_targets_are_judged_only_on_a_gpu_and_only_for_the_cases_selected(bench):
-    targets = bench.parse_args([]).profile_targets
+def test_targets_are_judged_only_on_a_gpu_and_only_for_the_cases_selected():
+    targets = parsed().profile_targets
     cases = [{"precision": "fp16", "batch": 1024, "compute": {"samples_per_s": 12e6},
               "end_to_end": {"samples_per_s": 2.9e6}}]
-    on_gpu = {t["metric"]: t["met"] for t in bench.targets_of(targets, cases, gpu=True, selected={("fp16", 1024)})}
+    verdicts = gpu_throughput.targets_of(targets, cases, gpu=True, selected={("fp16", 1024)})
+    on_gpu = {t["metric"]: t["met"] for t in verdicts}
     assert on_gpu == {"fp16_b1024_compute_samples_per_s": True, "fp16_b1024_end_to_end_samples_per_s": False,
                       "fp16_b16384_compute_samples_per_s": None}
-    on_cpu = bench.targets_of(targets, cases, gpu=False, selected={("fp16", 1024)})
+    on_cpu = gpu_throughput.targets_of(targets, cases, gpu=False, selected={("fp16", 1024)})
     assert {t["met"] for t in on_cpu} == {None} and {t["not_applicable"] for t in on_cpu} == {"--cpu, not a GPU figure"}
 
 
-def test_on_a_gpu_a_selected_case_without_its_figure_is_missed_not_passed(bench):
-    targets = bench.parse_args([]).profile_targets
-    verdicts = bench.targets_of(targets, [], gpu=True, selected={("fp16", 1024), ("fp16", 16384)})
+def test_on_a_gpu_a_selected_case_without_its_figure_is_missed_not_passed():
+    targets = parsed().profile_targets
+    verdicts = gpu_throughput.targets_of(targets, [], gpu=True, selected={("fp16", 1024), ("fp16", 16384)})
     assert [t["met"] for t in verdicts] == [False, False, False]
 
 
@@ -94,28 +105,24 @@ def test_on_a_gpu_a_selected_case_without_its_figure_is_missed_not_passed(bench)
                                  "gpu_throughput; its metrics are <fp16|fp32>_b<batch>_"),
     ("int8_b1024_compute_samples_per_s", "metrics ['int8_b1024_compute_samples_per_s'] are not measured"),
 ])
-def test_a_targets_profile_naming_a_figure_this_benchmark_does_not_measure_is_refused(bench, tmp_path, capsys,
+def test_a_targets_profile_naming_a_figure_this_benchmark_does_not_measure_is_refused(tmp_path, capsys,
                                                                                      metric, words):
-    text = (SCRIPT.parents[1] / "fixtures" / "profiles" / "h100-torch.toml").read_text()
     path = tmp_path / "lab.toml"
-    path.write_text(text.replace('"fp16_b1024_compute_samples_per_s"', f'"{metric}"'))
-    with pytest.raises(SystemExit) as raised:
-        bench.parse_args(["--targets", str(path)])
-    assert raised.value.code == 2 and words in capsys.readouterr().err
+    path.write_text(H100_TORCH.read_text().replace('"fp16_b1024_compute_samples_per_s"', f'"{metric}"'))
+    assert gpu_command("--targets", path) == 2
+    assert words in capsys.readouterr().err
 
 
-def test_a_targets_profile_without_gpu_throughput_targets_is_refused(bench, capsys):
-    with pytest.raises(SystemExit) as raised:
-        bench.parse_args(["--targets", "cpu-default"])
-    assert raised.value.code == 2
+def test_a_targets_profile_without_gpu_throughput_targets_is_refused(capsys):
+    assert gpu_command("--targets", "cpu-default") == 2
     assert "--targets: profile " in (err := capsys.readouterr().err) and "benchmark = 'gpu_throughput'" in err
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
-def test_without_cuda_the_benchmark_refuses_with_exit_2_and_says_why(bench, capsys, tmp_path):
-    assert bench.main(["--json", str(tmp_path / "out.json")]) == 2
+def test_without_cuda_the_benchmark_refuses_with_exit_2_and_says_why(capsys, tmp_path):
+    assert gpu_command("--json", tmp_path / "out.json") == 2
     message = capsys.readouterr().err
-    assert "no CUDA device" in message and "--cpu" in message
+    assert "widedeep-bench bench gpu: error: no CUDA device" in message and "--cpu" in message
     assert not (tmp_path / "out.json").exists()
 
 
@@ -128,10 +135,9 @@ def test_without_cuda_the_benchmark_refuses_with_exit_2_and_says_why(bench, caps
     (["--profile"], "unrecognized arguments: --profile"),  # the torch profiler is --torch-profile
     (["--targets", "no-such-profile"], "--targets: profile 'no-such-profile' not found"),
 ])
-def test_bad_arguments_are_refused(bench, capsys, argv, words):
-    with pytest.raises(SystemExit) as raised:
-        bench.parse_args(argv)
-    assert raised.value.code == 2 and words in capsys.readouterr().err
+def test_bad_arguments_are_refused(capsys, argv, words):
+    assert gpu_command(*argv) == 2
+    assert words in capsys.readouterr().err
 
 
 def _smoke_argv(converted_onnx, smoke_csv, json_path, *extra, batches=("64", "128")) -> list[str]:
@@ -140,11 +146,11 @@ def _smoke_argv(converted_onnx, smoke_csv, json_path, *extra, batches=("64", "12
             *extra]
 
 
-def test_the_cpu_smoke_run_measures_every_case_and_says_it_is_not_a_gpu_figure(bench, monkeypatch, converted_onnx,
+def test_the_cpu_smoke_run_measures_every_case_and_says_it_is_not_a_gpu_figure(monkeypatch, converted_onnx,
                                                                              smoke_csv, tmp_path, capsys):
-    monkeypatch.setattr(bench, "PROFILED_CALLS", 4)
+    monkeypatch.setattr(gpu_throughput, "PROFILED_CALLS", 4)
     json_path = tmp_path / "out" / "gpu.json"
-    assert bench.main(_smoke_argv(converted_onnx, smoke_csv, json_path, "--torch-profile")) == 0
+    assert gpu_command(*_smoke_argv(converted_onnx, smoke_csv, json_path, "--torch-profile")) == 0
     report = json.loads(json_path.read_text())
     assert report["gpu_figure"] is False and report["device"] == "cpu"
     assert [(c["precision"], c["batch"]) for c in report["cases"]] == [("fp32", 64), ("fp32", 128)]
@@ -166,24 +172,27 @@ def test_the_cpu_smoke_run_measures_every_case_and_says_it_is_not_a_gpu_figure(b
     assert "tail: p99 over 100 rounds or more, else the max" in table
     assert ("n/a   gpu_throughput fp16_b1024_compute_samples_per_s >= 1e+07: not measured "
             "(not judged: --cpu, not a GPU figure)") in table
-    assert table in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert table in out
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["passed"] is True and summary["misses"] == [] and summary["cpu_flags"] == cpu_flags()
 
 
-def test_a_case_that_disagrees_with_the_reference_fails_the_run(bench, monkeypatch, converted_onnx, smoke_csv, tmp_path):
-    monkeypatch.setattr(bench, "reference_probabilities", lambda onnx_path, categorical, numeric:
+def test_a_case_that_disagrees_with_the_reference_fails_the_run(monkeypatch, converted_onnx, smoke_csv, tmp_path):
+    monkeypatch.setattr(gpu_throughput, "reference_probabilities", lambda onnx_path, categorical, numeric:
                         np.tile(np.float32([0.5, 0.5]), (numeric.shape[0], 1)))
     json_path = tmp_path / "gpu.json"
-    assert bench.main(_smoke_argv(converted_onnx, smoke_csv, json_path)) == 1
+    assert gpu_command(*_smoke_argv(converted_onnx, smoke_csv, json_path)) == 1
     table = json_path.with_suffix(".txt").read_text()
     assert "agreement with ONNX Runtime FP32: FAILED for fp32 b64, fp32 b128" in table
 
 
-def test_fewer_rows_than_one_batch_is_a_clear_error(bench, converted_onnx, smoke_csv, tmp_path):
-    with pytest.raises(WidedeepError, match=f"{SMOKE_ROWS} rows, fewer than one batch of 1024"):
-        bench.main(_smoke_argv(converted_onnx, smoke_csv, tmp_path / "gpu.json", batches=("1024",)))
+def test_fewer_rows_than_one_batch_is_a_clear_error(converted_onnx, smoke_csv, tmp_path, capsys):
+    assert gpu_command(*_smoke_argv(converted_onnx, smoke_csv, tmp_path / "gpu.json", batches=("1024",))) == 2
+    assert f"{SMOKE_ROWS} rows, fewer than one batch of 1024" in capsys.readouterr().err
 
 
-def test_the_seed_figure_and_the_model_facts_are_the_suite_s(bench):
-    assert bench.SEED_SAMPLES_PER_S == 77073.93
-    assert bench.TOWER_PARAMETERS == 845 * 1024 + 1024 + 1024 * 512 + 512 + 512 * 256 + 256 + 256 + 1
-    assert bench.INPUT_BYTES_PER_SAMPLE == layout.NUM_FIELDS * 16 + layout.NUM_NUMERIC * 4
+def test_the_seed_figure_and_the_model_facts_are_the_suite_s():
+    assert gpu_throughput.SEED_SAMPLES_PER_S == 77073.93
+    assert gpu_throughput.TOWER_PARAMETERS == 845 * 1024 + 1024 + 1024 * 512 + 512 + 512 * 256 + 256 + 256 + 1
+    assert gpu_throughput.INPUT_BYTES_PER_SAMPLE == layout.NUM_FIELDS * 16 + layout.NUM_NUMERIC * 4

@@ -1,15 +1,16 @@
 """The ONNX Runtime FP32 / TF original ratio at batch 1024, measured N times: how far it moves, quiet or loaded.
 
-    python benchmarks/paired_ratio.py [--load quiet|busy] [--runs 5] [--saved-model DIR --onnx FILE]
-                                      [--eval-csv FILE] [--batch 1024] [--threads N] [--rounds 200]
-                                      [--duration 4] [--warmup 3] [--warmup-s 0.5] [--profile cpu-default]
-                                      [--json PATH]
+    widedeep-bench bench paired-ratio [--load quiet|busy] [--runs 5] [--saved-model DIR --onnx FILE]
+                                      [--eval-csv FILE] [--batch 1024] [--threads N] [--rounds 300]
+                                      [--duration 6] [--warmup 3] [--warmup-s 2] [--profile cpu-default]
+                                      [--json out/paired_ratio.json]
 
-Each run times ONNX Runtime FP32 and the TF original in alternating rounds on the same real batch
-(``widedeep_bench.measure.measure_interleaved``: warm-up by time, batches rotated, at least ``--rounds``
-rounds and ``--duration`` seconds each) and takes the paired ratio: the median over rounds of TF time / ORT
-time (``paired_ratio``; > 1: ORT is faster). The runs follow one another in one process, the two runners
-activated once. The figure is the median of the runs' ratios and the spread ``(max - min) / median``.
+Each run is ``bench engines``' paired measurement (``engine_throughput.ort_over_tf``): ONNX Runtime FP32 and
+the TF original timed in alternating rounds on the same real batch (``widedeep_bench.measure.measure_interleaved``:
+warm-up by time, batches rotated, at least ``--rounds`` rounds and ``--duration`` seconds each), and the paired
+ratio: the median over rounds of TF time / ORT time (``paired_ratio``; > 1: ORT is faster). The runs follow
+one another in one process, the two runners activated once. The figure is the median of the runs' ratios and
+the spread ``(max - min) / median``.
 ONNX Runtime's idle threads block instead of spinning (``widedeep_bench.engines.onnxruntime``): a spinning
 pool would take a core from the TF call timed right after it and lift the ratio (1.3-1.4 against 1.0-1.05).
 
@@ -17,34 +18,31 @@ pool would take a core from the TF call timed right after it and lift the ratio 
 to the last core this process may use (``os.sched_setaffinity``), stopped at the end, and ending by itself
 when this process ends or after ``BUSY_LIMIT_S``. The spread is judged by the ``--profile``'s
 ``[[target]]`` with ``benchmark = "paired_ratio"``: metric ``spread_quiet`` for ``--load quiet``,
-``spread_loaded`` for ``--load busy``. Exit status 0 when the target is met, 1 when it is not (or the busy
-loop died before the end), 2 for a usage error.
+``spread_loaded`` for ``--load busy``. The run fails (exit status 1) when the target is missed or the busy
+loop died before the end; a usage error is exit status 2.
 
 ``--threads N`` sets the intra-op threads of both runtimes (ONNX Runtime's session, TensorFlow's process-wide
 pool); the default is the suite's, the physical core count. The JSON records the machine (CPU model and
 SIMD flags, cores, load averages), the load, the threads, each run's ratio, quartiles and samples/s of both,
-and the method. Models and rows: ``widedeep_bench.bench_setup``.
+and the method. Models and rows: ``widedeep_bench.bench.inputs``.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout: python benchmarks/...
-
-from widedeep_bench import bench_setup  # noqa: E402
-from widedeep_bench.bench_setup import ORT_FP32, TF_ORIGINAL  # noqa: E402
-from widedeep_bench.cache import write_json  # noqa: E402
-from widedeep_bench.environment import timing_machine  # noqa: E402
-from widedeep_bench.errors import WidedeepError  # noqa: E402
-from widedeep_bench.measure import PairedRatio, TimingPlan  # noqa: E402
-from widedeep_bench.progress import say  # noqa: E402
+from widedeep_bench.bench import engine_throughput, inputs
+from widedeep_bench.bench.inputs import ORT_FP32, TF_ORIGINAL
+from widedeep_bench.bench.targets import judged, missed, profile_targets, verdict_lines
+from widedeep_bench.cache import write_json
+from widedeep_bench.environment import timing_machine
+from widedeep_bench.errors import WidedeepError
+from widedeep_bench.measure import PairedRatio, TimingPlan
+from widedeep_bench.progress import say
 
 BENCHMARK = "paired_ratio"
 DEFAULT_PLAN = TimingPlan(warmup_s=2.0, min_warmup_rounds=3, min_rounds=300, min_duration_s=6.0)
@@ -111,7 +109,7 @@ def measure_runs(runners: dict, batches: list, batch: int, plan: TimingPlan, run
     """``runs`` paired measurements of ORT FP32 against the TF original, one after another."""
     records = []
     for run in range(runs):
-        record = bench_setup.ort_over_tf(runners, batches, batch, plan)
+        record = engine_throughput.ort_over_tf(runners, batches, batch, plan)
         records.append(record)
         rates = record["samples_per_s"]
         print(f"run {run + 1}/{runs}: ORT FP32 / TF {record['ratio']:.3f} (quartiles {record['q25']:.3f}.."
@@ -127,42 +125,37 @@ def tensorflow_threads() -> int:
     return tf.config.threading.get_intra_op_parallelism_threads() or len(os.sched_getaffinity(0))
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--load", choices=sorted(SPREAD_METRIC), default="quiet",
-                        help="quiet: nothing added; busy: one core kept busy throughout (default %(default)s)")
-    parser.add_argument("--runs", type=int, default=5, help="repeated measurements (default %(default)s)")
-    bench_setup.add_model_options(parser)
-    parser.add_argument("--batch", type=int, default=1024, help="samples per infer call (default %(default)s)")
-    parser.add_argument("--threads", type=int, help="intra-op threads of both runtimes (default: physical cores)")
-    bench_setup.add_timing_options(parser, DEFAULT_PLAN)
-    bench_setup.add_profile_option(parser)
-    parser.add_argument("--json", type=Path, default=Path("out/paired_ratio.json"), help="result file")
-    args = parser.parse_args(argv)
-    if args.runs < 2 or args.batch < 1 or (args.threads is not None and args.threads < 1):
-        parser.error("--runs must be at least 2 (a spread needs two runs), --batch and --threads at least 1")
-    bench_setup.check_model_options(args, parser)
-    args.plan = bench_setup.timing_plan(args, parser)
-    try:
-        args.profile_source, targets = bench_setup.profile_targets(args.profile, BENCHMARK)
-    except WidedeepError as exc:
-        parser.error(str(exc))
-    metric = SPREAD_METRIC[args.load]
-    args.targets = [t for t in targets if t.metric == metric]
-    if not args.targets:
-        parser.error(f"profile {args.profile_source}: no [[target]] for benchmark {BENCHMARK!r} with metric "
-                     f"{metric!r}, which judges --load {args.load}")
-    return args
+def targets_in(profile: str, load: str) -> tuple[str, list]:
+    """``(profile source, targets)``: the profile's ``paired_ratio`` targets on the spread that judges ``load``
+    (``SPREAD_METRIC``); ``WidedeepError`` for a profile with none."""
+    source, targets = profile_targets(profile, BENCHMARK)
+    metric = SPREAD_METRIC[load]
+    targets = [t for t in targets if t.metric == metric]
+    if not targets:
+        raise WidedeepError(f"profile {source}: no [[target]] for benchmark {BENCHMARK!r} with metric {metric!r}, "
+                            f"which judges --load {load}")
+    return source, targets
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def misses(report: dict) -> list[str]:
+    """What fails the run: the spread's target missed, or a busy loop that ended before the measurement did.
+    Empty: the run passed."""
+    load = report["load"]
+    died = [] if load.get("busy_throughout", True) else [
+        f"FAIL the busy loop on core {load['busy_core']} ended before the measurement did: not a loaded figure"]
+    return missed(report["targets"]) + died
+
+
+def run(args) -> dict:
+    """The benchmark as ``widedeep-bench bench paired-ratio`` asks for it (``args``: ``load``, ``runs``,
+    ``saved_model``, ``onnx``, ``eval_csv``, ``batch``, ``threads``, ``plan``, ``profile_source``, ``targets``,
+    ``json``): prints each run and the verdict, writes the report to ``args.json`` and returns it."""
     set_threads(args.threads)
     from widedeep_bench.engines import EngineOptions, make_runner
 
-    saved_model, onnx_path = bench_setup.models_of(args)
-    rows, rows_source = bench_setup.eval_rows(args.eval_csv)
-    batches = bench_setup.real_batches(rows, args.batch, rows_source)
+    saved_model, onnx_path = inputs.models(args.saved_model, args.onnx)
+    rows, rows_source = inputs.eval_rows(args.eval_csv)
+    batches = inputs.real_batches(rows, args.batch, rows_source)
     machine = timing_machine()
     busy = BusyCore() if args.load == "busy" else None
     with make_runner("tensorflow", saved_model) as tf, \
@@ -177,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                 loaded_throughout = busy.still_busy()
     ratios = [record["ratio"] for record in records]
     figures = {"median_ratio": float(np.median(ratios)), "spread": spread(ratios), "ratios": ratios}
-    targets = [bench_setup.judged(target, figures["spread"]) for target in args.targets]
+    targets = [judged(target, figures["spread"]) for target in args.targets]
     load = {"mode": args.load, "load_average_after": list(os.getloadavg())}
     if busy is not None:
         load.update(busy_core=busy.core, busy_throughout=loaded_throughout,
@@ -202,12 +195,7 @@ def main(argv: list[str] | None = None) -> int:
           f"spread {figures['spread']:.1%} of the median")
     if busy is not None and not loaded_throughout:
         print(f"FAIL  the busy loop on core {busy.core} ended before the measurement did: not a loaded figure")
-    for line in bench_setup.verdict_lines(targets):
+    for line in verdict_lines(targets):
         print(line)
     print(f"wrote {args.json}")
-    met = all(target["met"] for target in targets) and (busy is None or loaded_throughout)
-    return 0 if met else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return report

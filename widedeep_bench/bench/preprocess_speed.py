@@ -1,7 +1,8 @@
 """eval.csv -> tensors speed: the vectorised reader against ByteMLPerf's per-row approach, same run.
 
-    python benchmarks/preprocess_speed.py [--rows 2000000] [--baseline-rows 20000] [--rounds 3] [--warmup 0]
-                                          [--duration 0] [--warmup-s 0] [--profile cpu-default] [--json PATH]
+    widedeep-bench bench preprocess [--rows 2000000] [--baseline-rows 20000] [--csv FILE] [--rounds 3]
+                                    [--warmup 0] [--duration 0] [--warmup-s 0] [--profile cpu-default]
+                                    [--world-seed 0] [--row-seed 1] [--json PATH]
 
 On one synthetic Criteo-format file (``write_criteo_csv``, written once into the cache) it times:
 1. vectorised, cold: ``read_eval_csv`` (no cache): parse, check, hash, normalise every row;
@@ -18,12 +19,12 @@ beside wall seconds for the same rounds, as the figure that load disturbs least.
 Targets: the ``[[target]]`` tables of ``--profile`` with ``benchmark = "preprocess_speed"``, on the metrics
 ``speedup_over_per_row``, ``cold_read_s`` and ``warm_load_s`` (``METRICS``); PASS/MISS per target, exit
 status 1 when one is missed or could not be measured. And before those, the per-row output must equal the
-vectorised output on the baseline's rows (PASS/FAIL); exit status 1 when it does not.
+vectorised output on the baseline's rows (PASS/FAIL); exit status 1 when it does not. The JSON (``--json``)
+records the file, every figure, the machine (CPU model and SIMD flags, load) and the versions.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import os
 import platform
@@ -34,16 +35,14 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout: python benchmarks/...
-
-from widedeep_bench import bench_setup, layout  # noqa: E402
-from widedeep_bench.cache import write_json  # noqa: E402
-from widedeep_bench.data import criteo_csv, tensor_cache  # noqa: E402
-from widedeep_bench.environment import timing_machine  # noqa: E402
-from widedeep_bench.errors import WidedeepError  # noqa: E402
-from widedeep_bench.measure import Timing, TimingPlan, measure, measure_interleaved  # noqa: E402
-from widedeep_bench.progress import progress  # noqa: E402
-from widedeep_bench.synthetic.criteo_rows import cached_criteo_csv  # noqa: E402
+from widedeep_bench import layout
+from widedeep_bench.bench.targets import judged, missed, profile_targets, verdict_lines
+from widedeep_bench.cache import write_json
+from widedeep_bench.data import criteo_csv, tensor_cache
+from widedeep_bench.environment import timing_machine
+from widedeep_bench.measure import Timing, TimingPlan, measure, measure_interleaved
+from widedeep_bench.progress import progress
+from widedeep_bench.synthetic.criteo_rows import cached_criteo_csv
 
 BENCHMARK = "preprocess_speed"
 METRICS = {  # what each metric this benchmark measures is, in words
@@ -120,35 +119,25 @@ def timed_once(call, plan: TimingPlan, rows: int) -> tuple[Timing, Timing]:
     return wall, subject.cpu_timing(wall)
 
 
-def exit_status(targets: list[dict], outputs_agree: bool) -> int:
-    """0 only if the profile's targets were all measured and met and the per-row output equals ours."""
-    return 0 if targets and all(target["met"] for target in targets) and outputs_agree else 1
+def targets_in(profile: str) -> tuple[str, list]:
+    """``(profile source, targets)``: the profile's ``preprocess_speed`` targets, each on a metric of ``METRICS``
+    (``WidedeepError`` otherwise, and for a profile with none)."""
+    return profile_targets(profile, BENCHMARK, measures=METRICS.__contains__,
+                           metrics=f"it measures {sorted(METRICS)}")
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=2_000_000, help="rows in the synthetic benchmark file")
-    parser.add_argument("--baseline-rows", type=int, default=20_000, help="rows the per-row baseline runs on")
-    bench_setup.add_timing_options(parser, DEFAULT_PLAN)
-    bench_setup.add_profile_option(parser)
-    parser.add_argument("--csv", type=Path, help="time this Criteo CSV (e.g. the real eval.csv) instead")
-    parser.add_argument("--world-seed", type=int, default=0)
-    parser.add_argument("--row-seed", type=int, default=1)
-    parser.add_argument("--json", type=Path, help="write the results here as JSON")
-    args = parser.parse_args(argv)
-    args.plan = bench_setup.timing_plan(args, parser)
-    if args.plan.min_duration_s > 0 and args.plan.min_warmup_rounds == 0:
-        parser.error("--duration needs --warmup 1 or more: the round count is planned from the warm-up's time")
-    try:
-        args.profile_source, args.targets = bench_setup.profile_targets(
-            args.profile, BENCHMARK, measures=METRICS.__contains__, metrics=f"it measures {sorted(METRICS)}")
-    except WidedeepError as exc:
-        parser.error(str(exc))
-    return args
+def misses(report: dict) -> list[str]:
+    """What fails the run: each of the profile's targets missed or not measured, and a per-row output that
+    differs from ours. Empty: the run passed."""
+    differs = [] if report["per_row_output_equals_vectorised"] else [
+        "FAIL per-row output differs from the vectorised output"]
+    return missed(report["targets"]) + differs
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
+def run(args) -> dict:
+    """The benchmark as ``widedeep-bench bench preprocess`` asks for it (``args``: ``rows``, ``baseline_rows``,
+    ``csv``, ``world_seed``, ``row_seed``, ``plan``, ``profile_source``, ``targets``, ``json``): prints the
+    table and the verdicts, writes the report to ``args.json`` when given, and returns it."""
     plan = args.plan
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
@@ -197,7 +186,7 @@ def main(argv=None) -> int:
         ("warm cache load + one pass over every array", rows, touch_s, touch_cpu_s, "measured"),
     ]
     figures = {"speedup_over_per_row": speedup, "cold_read_s": cold_s, "warm_load_s": warm_s}
-    targets = [bench_setup.judged(target, figures.get(target.metric)) for target in args.targets]
+    targets = [judged(target, figures.get(target.metric)) for target in args.targets]
 
     print(f"\n{path} ({path.stat().st_size / 1e6:.0f} MB, {rows} rows); {os.cpu_count()} CPUs, "
           f"load average {machine['load_average'][0]:.1f} before / {load_after[0]:.1f} after")
@@ -206,29 +195,27 @@ def main(argv=None) -> int:
         print(f"{method:<66} {n:>9} {seconds:>9.3f} {cpu_seconds:>9.3f} {n / seconds:>14,.0f}  {note}")
     print(f"speed-up of vectorised cold over per-row: {speedup:.1f}x wall, {cpu_speedup:.1f}x CPU time")
     print(f"\ntargets from {args.profile_source}:")
-    for line in bench_setup.verdict_lines(targets):
+    for line in verdict_lines(targets):
         print(line)
     print(f"{'PASS' if matches else 'FAIL'}  per-row output equals vectorised output on the first {baseline_rows} rows")
 
+    import pyarrow
+
+    report = {
+        "benchmark": BENCHMARK, "command": " ".join(sys.argv),
+        "file": str(path), "file_bytes": path.stat().st_size, "sha256": cold.sha256, "rows": rows,
+        "results": [{"method": method, "rows": n, "wall_s": seconds, "cpu_s": cpu_seconds,
+                     "rows_per_s": n / seconds, "note": note}
+                    for method, n, seconds, cpu_seconds, note in results],
+        "speedup_wall": speedup, "speedup_cpu": cpu_speedup, "metrics": dict(METRICS),
+        "profile": args.profile_source, "targets": targets, "per_row_output_equals_vectorised": matches,
+        "machine": {**machine, "load_average_after": list(load_after)},
+        "method": f"measure_interleaved (vectorised, per-row): {plan.describe()}; median round; cache build "
+                  f"and the pass over every array: one round each; warm load: median of 5",
+        "versions": {"python": platform.python_version(), "numpy": np.__version__,
+                     "pyarrow": pyarrow.__version__, "tensorflow": tf.__version__,
+                     "preprocess_version": criteo_csv.PREPROCESS_VERSION}}
     if args.json:
-        import pyarrow
-
-        write_json(args.json, {
-            "command": " ".join(["benchmarks/preprocess_speed.py", *(sys.argv[1:] if argv is None else argv)]),
-            "file": str(path), "file_bytes": path.stat().st_size, "sha256": cold.sha256, "rows": rows,
-            "results": [{"method": method, "rows": n, "wall_s": seconds, "cpu_s": cpu_seconds,
-                         "rows_per_s": n / seconds, "note": note}
-                        for method, n, seconds, cpu_seconds, note in results],
-            "speedup_wall": speedup, "speedup_cpu": cpu_speedup, "metrics": dict(METRICS),
-            "profile": args.profile_source, "targets": targets, "per_row_output_equals_vectorised": matches,
-            "machine": {**machine, "load_average_after": list(load_after)},
-            "method": f"measure_interleaved (vectorised, per-row): {plan.describe()}; median round; cache build "
-                      f"and the pass over every array: one round each; warm load: median of 5",
-            "versions": {"python": platform.python_version(), "numpy": np.__version__,
-                         "pyarrow": pyarrow.__version__, "tensorflow": tf.__version__,
-                         "preprocess_version": criteo_csv.PREPROCESS_VERSION}})
-    return exit_status(targets, matches)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        write_json(args.json, report)
+        print(f"wrote {args.json}")
+    return report

@@ -1,11 +1,11 @@
 """GPU throughput of the torch runner: batch 1024 / 4096 / 16384 x FP16 / FP32, compute only and end to end.
 
-    python benchmarks/gpu_throughput.py [--onnx FILE] [--eval-csv FILE] [--batches 1024 4096 16384]
-                                        [--precisions fp16 fp32] [--rounds N] [--duration S] [--warmup N]
-                                        [--warmup-s S] [--torch-profile] [--targets h100-torch]
-                                        [--peak-fp16-tflops 989.4] [--peak-fp32-tflops 66.9]
-                                        [--hbm-gbps 3350] [--link-gbps 64] [--json out/gpu_throughput.json]
-                                        [--cpu]
+    widedeep-bench bench gpu [--onnx FILE] [--eval-csv FILE] [--batches 1024 4096 16384]
+                             [--precisions fp16 fp32] [--rounds N] [--duration S] [--warmup N]
+                             [--warmup-s S] [--torch-profile] [--targets h100-torch]
+                             [--peak-fp16-tflops 989.4] [--peak-fp32-tflops 66.9]
+                             [--hbm-gbps 3350] [--link-gbps 64] [--json out/gpu_throughput.json]
+                             [--cpu]
 
 Two figures per case, timed by ``widedeep_bench.measure``: each subject warmed up for at least ``--warmup-s``
 seconds and ``--warmup`` calls (untimed), then timed for at least ``--rounds`` rounds and ``--duration``
@@ -47,7 +47,6 @@ Criteo-format rows read by the real preprocessing.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import re
 import sys
@@ -55,17 +54,16 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout: python benchmarks/...
-
-from widedeep_bench import bench_setup, layout  # noqa: E402
-from widedeep_bench.cache import atomic_file, write_json  # noqa: E402
-from widedeep_bench.compare import TOLERANCES, compare  # noqa: E402
-from widedeep_bench.engines.feed import check_feed  # noqa: E402
-from widedeep_bench.environment import timing_machine  # noqa: E402
-from widedeep_bench.errors import WidedeepError  # noqa: E402
-from widedeep_bench.measure import TimingPlan, measure  # noqa: E402
-from widedeep_bench.model.weights import LAYER_DIMS  # noqa: E402
-from widedeep_bench.progress import say  # noqa: E402
+from widedeep_bench import layout
+from widedeep_bench.bench import inputs
+from widedeep_bench.bench.targets import judged, missed, not_applicable, profile_targets, verdict_lines
+from widedeep_bench.cache import atomic_file, write_json
+from widedeep_bench.compare import TOLERANCES, compare
+from widedeep_bench.environment import timing_machine
+from widedeep_bench.errors import WidedeepError
+from widedeep_bench.measure import TimingPlan, measure
+from widedeep_bench.model.weights import LAYER_DIMS
+from widedeep_bench.progress import say
 
 BENCHMARK = "gpu_throughput"
 DEFAULT_TARGETS = "h100-torch"  # the profile whose [[target]] tables judge the figures
@@ -176,7 +174,7 @@ def measure_case(runner, batch: int, host_batches: list, reference: np.ndarray, 
         outside_compute_us = split["copies_us"] if runner.uses_cuda else 0.0
         split["graph_gaps_us"] = compute["median_ms"] * 1e3 - kernels_us if runner.uses_cuda else None
         split["host_us"] = (end_to_end["median_ms"] - compute["median_ms"]) * 1e3 - outside_compute_us
-        split["validation_us"] = measure(check_feed, host_batches, batch, args.plan).median_s * 1e6
+        split["validation_us"] = measure(layout.check_feed, host_batches, batch, args.plan).median_s * 1e6
         case["split"] = split
     return case
 
@@ -188,22 +186,30 @@ def figures_of(cases: list[dict]) -> dict[str, float]:
             for c in cases for figure in ("compute", "end_to_end")}
 
 
+def targets_in(profile: str) -> tuple[str, list]:
+    """``(profile source, targets)``: the profile's ``gpu_throughput`` targets, each on a metric ``METRIC``
+    matches (``WidedeepError`` otherwise, and for a profile with none)."""
+    return profile_targets(profile, BENCHMARK, measures=lambda metric: METRIC.fullmatch(metric) is not None,
+                           metrics="its metrics are <fp16|fp32>_b<batch>_<compute|end_to_end>_samples_per_s, "
+                                   "e.g. fp16_b1024_compute_samples_per_s")
+
+
 def targets_of(targets: list, cases: list[dict], gpu: bool, selected: set[tuple[str, int]]) -> list[dict]:
-    """Each ``[[target]]`` judged on its figure (``bench_setup.judged``: unmeasured is missed) when the run is on
+    """Each ``[[target]]`` judged on its figure (``targets.judged``: unmeasured is missed) when the run is on
     a GPU and selected its case (``selected``: the ``(precision, batch)`` pairs asked for); otherwise recorded
-    with ``met`` None and why (``bench_setup.not_applicable``): a CPU figure is no GPU figure."""
+    with ``met`` None and why (``targets.not_applicable``): a CPU figure is no GPU figure."""
     figures = figures_of(cases)
     verdicts = []
     for target in targets:
         precision, batch, _ = METRIC.fullmatch(target.metric).groups()
         measured = figures.get(target.metric)
         if not gpu:
-            verdicts.append(bench_setup.not_applicable(target, measured, "--cpu, not a GPU figure"))
+            verdicts.append(not_applicable(target, measured, "--cpu, not a GPU figure"))
         elif (precision, int(batch)) not in selected:
-            verdicts.append(bench_setup.not_applicable(target, measured, f"{precision} batch {batch} not selected "
-                                                                         f"by --precisions/--batches"))
+            verdicts.append(not_applicable(target, measured, f"{precision} batch {batch} not selected "
+                                                             f"by --precisions/--batches"))
         else:
-            verdicts.append(bench_setup.judged(target, measured))
+            verdicts.append(judged(target, measured))
     return verdicts
 
 
@@ -237,7 +243,7 @@ def table(report: dict) -> str:
                          f"other {s['other_us']:.1f}  copies {s['copies_us']:.1f}  graph gaps {gaps}  "
                          f"host {s['host_us']:.1f} (validation {s['validation_us']:.1f})")
     lines += ["", f"targets from {report['targets_profile']} (samples/s):",
-              *bench_setup.verdict_lines(report["targets"])]
+              *verdict_lines(report["targets"])]
     failed = [f"{c['precision']} b{c['batch']}" for c in report["cases"]
               if not c["agreement_with_onnxruntime_fp32"]["passed"]]
     lines.append(f"agreement with ONNX Runtime FP32: {'FAILED for ' + ', '.join(failed) if failed else 'every case'}")
@@ -249,83 +255,38 @@ def _median_tail(figure: dict) -> str:
     return f"{figure['median_ms']:>7.3f}/{figure['tail_ms']:<7.3f} {figure['tail_statistic']:<3}"
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--onnx", type=Path, help="the converted ONNX (default: random weights, real shapes)")
-    parser.add_argument("--eval-csv", type=Path, help="Criteo CSV to take rows from (default: synthetic rows)")
-    parser.add_argument("--batches", type=int, nargs="+", default=[1024, 4096, 16384], help="samples per batch")
-    parser.add_argument("--precisions", nargs="+", choices=["fp16", "fp32"], default=["fp16", "fp32"])
-    # Defaults from the plan of the run (GPU_PLAN, or CPU_PLAN with --cpu), filled in by parse_args.
-    for option, kind, what, field in (("--rounds", int, "timed rounds per figure", "min_rounds"),
-                                      ("--duration", float, "measured seconds per figure", "min_duration_s"),
-                                      ("--warmup", int, "untimed rounds first", "min_warmup_rounds"),
-                                      ("--warmup-s", float, "untimed seconds first", "warmup_s")):
-        parser.add_argument(option, type=kind, help=f"{what}, at least (default {getattr(GPU_PLAN, field):g}; "
-                                                    f"--cpu {getattr(CPU_PLAN, field):g})")
-    parser.add_argument("--torch-profile", action="store_true", help="split the time with torch.profiler")
-    bench_setup.add_profile_option(parser, "--targets", DEFAULT_TARGETS)
-    parser.add_argument("--cpu", action="store_true", help="smoke check on the CPU in FP32: not a GPU figure")
-    parser.add_argument("--peak-fp16-tflops", type=float, default=PEAKS["fp16_tflops"], dest="fp16_tflops",
-                        help="dense FP16 tensor-core peak, TFLOP/s (default %(default)s: H100 SXM5)")
-    parser.add_argument("--peak-fp32-tflops", type=float, default=PEAKS["fp32_tflops"], dest="fp32_tflops",
-                        help="FP32 peak without TF32, TFLOP/s (default %(default)s: H100 SXM5)")
-    parser.add_argument("--hbm-gbps", type=float, default=PEAKS["hbm_gbps"], dest="hbm_gbps",
-                        help="device memory bandwidth, GB/s (default %(default)s: H100 SXM5 HBM3)")
-    parser.add_argument("--link-gbps", type=float, default=PEAKS["link_gbps"], dest="link_gbps",
-                        help="host link bandwidth per direction, GB/s (default %(default)s: PCIe Gen5 x16)")
-    parser.add_argument("--json", type=Path, default=Path("out/gpu_throughput.json"),
-                        help="result file; the table goes beside it as .txt (default %(default)s)")
-    args = parser.parse_args(argv)
-    if min(args.batches) < 1:
-        parser.error("--batches must be at least 1")
-    defaults = CPU_PLAN if args.cpu else GPU_PLAN
-    args.rounds = defaults.min_rounds if args.rounds is None else args.rounds
-    args.duration = defaults.min_duration_s if args.duration is None else args.duration
-    args.warmup = defaults.min_warmup_rounds if args.warmup is None else args.warmup
-    args.warmup_s = defaults.warmup_s if args.warmup_s is None else args.warmup_s
-    args.plan = bench_setup.timing_plan(args, parser)
-    if min(getattr(args, name) for name in PEAKS) <= 0:
-        parser.error("peaks and bandwidths must be positive")
-    if args.cpu and "fp16" in args.precisions:
-        say("--cpu: FP32 only (torch on CPU runs fp32 only); skipping fp16")
-        args.precisions = [p for p in args.precisions if p != "fp16"]
-        if not args.precisions:
-            parser.error("--cpu runs fp32 only: give --precisions fp32")
-    args.peaks = {name: getattr(args, name) for name in PEAKS}
-    try:
-        args.targets_profile, args.profile_targets = bench_setup.profile_targets(
-            args.targets, BENCHMARK, measures=lambda metric: METRIC.fullmatch(metric) is not None,
-            metrics="its metrics are <fp16|fp32>_b<batch>_<compute|end_to_end>_samples_per_s, "
-                    "e.g. fp16_b1024_compute_samples_per_s")
-    except WidedeepError as exc:
-        parser.error(f"--targets: {exc}")
-    return args
-
-
 def torch_device_or_refusal(cpu: bool) -> str | None:
     """None when the run can go ahead, else why not (no torch; no CUDA device without --cpu)."""
     try:
         import torch
     except ImportError as exc:
-        return f"torch is not importable ({exc}); pip install -r requirements-torch.txt"
+        return f"torch is not importable ({exc}); pip install 'widedeep-bench[torch]'"
     if not cpu and not torch.cuda.is_available():
         return ("no CUDA device: torch.cuda.is_available() is False (torch " + torch.__version__ + "). "
                 "This benchmark measures a GPU; run it on one, or pass --cpu for a smoke check of the code path")
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    refusal = torch_device_or_refusal(args.cpu)
-    if refusal is not None:
-        print(f"gpu_throughput: {refusal}", file=sys.stderr)
-        return 2
+def misses(report: dict) -> list[str]:
+    """What fails the run: each target judged and missed (n/a ones are not), and each case whose output does
+    not agree with ONNX Runtime FP32. Empty: the run passed."""
+    disagree = [f"FAIL {c['precision']} b{c['batch']} disagrees with ONNX Runtime FP32 (max |p - p_ref| "
+                f"{c['agreement_with_onnxruntime_fp32']['max_abs']:.1e})"
+                for c in report["cases"] if not c["agreement_with_onnxruntime_fp32"]["passed"]]
+    return missed(report["targets"]) + disagree
+
+
+def run(args) -> dict:
+    """The benchmark as ``widedeep-bench bench gpu`` asks for it (``args``: ``onnx``, ``eval_csv``, ``batches``,
+    ``precisions``, ``plan``, ``torch_profile``, ``cpu``, ``peaks``, ``targets_profile``, ``profile_targets``,
+    ``json``), once ``torch_device_or_refusal`` has let it run: prints the table, writes the report to
+    ``args.json`` and the table beside it (``.txt``), and returns the report."""
     import torch
 
     from widedeep_bench.engines import EngineOptions, make_runner
 
-    onnx_path = args.onnx if args.onnx is not None else bench_setup.default_models()[1]
-    rows, rows_source = bench_setup.eval_rows(args.eval_csv, SYNTHETIC_BATCHES * max(args.batches))
+    onnx_path = args.onnx if args.onnx is not None else inputs.default_models()[1]
+    rows, rows_source = inputs.eval_rows(args.eval_csv, SYNTHETIC_BATCHES * max(args.batches))
     batches = {batch: host_batches_of(rows, batch) for batch in args.batches}
     references = {batch: reference_probabilities(onnx_path, *host[0]) for batch, host in batches.items()}
     cases, device = [], None
@@ -355,9 +316,4 @@ def main(argv: list[str] | None = None) -> int:
         temporary.write_text(text + "\n")
     print(text)
     print(f"\nwrote {args.json} and {args.json.with_suffix('.txt')}")
-    agreed = all(c["agreement_with_onnxruntime_fp32"]["passed"] for c in cases)
-    return 0 if agreed and all(t["met"] is not False for t in report["targets"]) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return report

@@ -1,8 +1,8 @@
 """Engine throughput at batch 1024 on real-format rows, every runner and a SGEMM ceiling in one run.
 
-    python benchmarks/engine_throughput.py [--saved-model DIR --onnx FILE] [--eval-csv FILE] [--batch 1024]
-                                           [--rounds 100] [--duration 1.0] [--warmup 3] [--warmup-s 0.3]
-                                           [--profile cpu-default] [--json PATH]
+    widedeep-bench bench engines [--saved-model DIR --onnx FILE] [--eval-csv FILE] [--batch 1024]
+                                 [--rounds 100] [--duration 1.0] [--warmup 3] [--warmup-s 0.3]
+                                 [--profile cpu-default] [--json out/engine_throughput.json]
 
 All timing is ``widedeep_bench.measure``'s. Block figures: each runner in turn is warmed up (at least
 ``--warmup-s`` seconds and ``--warmup`` calls, untimed), then timed for at least ``--rounds`` rounds and
@@ -15,7 +15,8 @@ OpenBLAS) and would slow whichever runner came next; the warm-up absorbs that.
 The ONNX Runtime FP32 / TF original ratio is judged from a second, paired measurement: the two timed in
 alternating rounds on the same batch (``measure_interleaved``), the ratio the median over rounds of
 TF time / ORT time (``paired_ratio``), so load that comes and goes hits both alike. The ratio of the two
-block figures is printed beside it.
+block figures is printed beside it. ``widedeep-bench bench paired-ratio`` repeats that paired measurement
+to see how far it moves (``paired_ratio``).
 
 Runners: the TF original (SavedModel ``serving_default``), ONNX Runtime FP32 and FP16 (CPU), OpenVINO
 FP32 (when importable), the null runner (validation only: the harness's own overhead), and a NumPy
@@ -30,28 +31,26 @@ Targets: the ``[[target]]`` tables of ``--profile`` with ``benchmark = "engine_t
 missed or could not be measured. And before any of those, parity: every engine's probabilities on the first
 batch agree with the TF original's within ``widedeep_bench.compare.TOLERANCES`` for its precision (PASS/FAIL
 per runner, in the JSON under ``parity``); one that does not fails the run however fast it is.
-Models and rows: ``widedeep_bench.bench_setup`` (random-weights SavedModel with the real shapes and its
+Models and rows: ``widedeep_bench.bench.inputs`` (random-weights SavedModel with the real shapes and its
 default conversion, synthetic Criteo-format rows, unless given).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout: python benchmarks/...
-
-from widedeep_bench import bench_setup, layout  # noqa: E402
-from widedeep_bench.bench_setup import ORT_FP32, TF_ORIGINAL  # noqa: E402
-from widedeep_bench.cache import write_json  # noqa: E402
-from widedeep_bench.compare import TOLERANCES, compare  # noqa: E402
-from widedeep_bench.environment import timing_machine  # noqa: E402
-from widedeep_bench.errors import WidedeepError  # noqa: E402
-from widedeep_bench.measure import PairedRatio, TimingPlan, measure  # noqa: E402
-from widedeep_bench.progress import say  # noqa: E402
+from widedeep_bench import layout
+from widedeep_bench.bench import inputs
+from widedeep_bench.bench.inputs import ORT_FP32, TF_ORIGINAL
+from widedeep_bench.bench.targets import judged, missed, profile_targets, verdict_lines
+from widedeep_bench.cache import write_json
+from widedeep_bench.compare import TOLERANCES, compare
+from widedeep_bench.environment import timing_machine
+from widedeep_bench.errors import WidedeepError
+from widedeep_bench.measure import PairedRatio, TimingPlan, measure, measure_interleaved, paired_ratio
+from widedeep_bench.progress import say
 
 BENCHMARK = "engine_throughput"
 DEFAULT_PLAN = TimingPlan(warmup_s=0.3, min_warmup_rounds=3, min_rounds=100, min_duration_s=1.0)
@@ -62,6 +61,13 @@ METRICS = {  # what each metric this benchmark measures is, in words
     "ort_fp32_over_sgemm_ceiling": "ONNX Runtime FP32 samples/s over the SGEMM ceiling's, block figures",
     "null_time_over_ort_fp32_time": "null runner median time over ONNX Runtime FP32 median time, block figures",
 }
+
+
+def targets_in(profile: str) -> tuple[str, list]:
+    """``(profile source, targets)``: the profile's ``engine_throughput`` targets, each on a metric of ``METRICS``
+    (``WidedeepError`` otherwise, and for a profile with none)."""
+    return profile_targets(profile, BENCHMARK, measures=METRICS.__contains__,
+                           metrics=f"it measures {sorted(METRICS)}")
 
 
 class SgemmCeiling:
@@ -105,6 +111,17 @@ def agreement_with_tf(runners: dict, batch) -> dict:
     return parity
 
 
+def ort_over_tf(runners: dict, batches: list, batch: int, plan: TimingPlan) -> dict:
+    """ONNX Runtime FP32 and the TF original (``runners[ORT_FP32]``, ``runners[TF_ORIGINAL]``) timed in
+    alternating rounds on the same batches (``measure_interleaved``): the paired ratio (the median over rounds
+    of TF time / ORT time, > 1: ORT is faster), its quartiles and pairs, and each one's samples/s in that window."""
+    say(f"timing {ORT_FP32} and {TF_ORIGINAL} interleaved: {plan.describe()}")
+    timings = measure_interleaved({ORT_FP32: runners[ORT_FP32].infer, TF_ORIGINAL: runners[TF_ORIGINAL].infer},
+                                  batches, batch, plan)
+    ratio = paired_ratio(timings[ORT_FP32], timings[TF_ORIGINAL])
+    return {**ratio.as_dict(), "samples_per_s": {label: timing.samples_per_s for label, timing in timings.items()}}
+
+
 def parity_record(comparison) -> dict:
     """What the JSON keeps of a ``Comparison``: the verdict, the rule and the error it measured."""
     return {"passed": comparison.passed, "atol": comparison.atol, "rtol": comparison.rtol,
@@ -118,10 +135,10 @@ def parity_targets(report: dict) -> dict[str, bool]:
             record["passed"] for label, record in report["parity"].items()}
 
 
-def exit_status(report: dict) -> int:
-    """0 only if the profile's targets were all measured and met and every engine compared agrees with TF."""
-    speed_met = bool(report["targets"]) and all(target["met"] for target in report["targets"])
-    return 0 if speed_met and all(parity_targets(report).values()) else 1
+def misses(report: dict) -> list[str]:
+    """What fails the run: each of the profile's targets missed or not measured, each engine compared that
+    does not agree with TF. Empty: the run passed."""
+    return missed(report["targets"]) + [f"FAIL {target}" for target, met in parity_targets(report).items() if not met]
 
 
 def summarise(timings: dict, runners: dict, ceiling: SgemmCeiling, parity: dict) -> dict:
@@ -184,38 +201,20 @@ def print_report(report: dict) -> None:
         print(f"null / ORT FP32 time        {ratios['null_time_over_ort_fp32_time']:7.2%}  blocks: ratio of "
               f"median times")
     print(f"\ntargets from {report['profile']}:")
-    for line in bench_setup.verdict_lines(report["targets"]):
+    for line in verdict_lines(report["targets"]):
         print(line)
     for target, met in parity_targets(report).items():
         print(f"{'PASS' if met else 'FAIL'}  {target}")
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    bench_setup.add_model_options(parser)
-    parser.add_argument("--batch", type=int, default=1024, help="samples per infer call (default %(default)s)")
-    bench_setup.add_timing_options(parser, DEFAULT_PLAN)
-    bench_setup.add_profile_option(parser)
-    parser.add_argument("--json", type=Path, default=Path("out/engine_throughput.json"), help="result file")
-    args = parser.parse_args(argv)
-    if args.batch < 1:
-        parser.error("--batch must be at least 1")
-    args.plan = bench_setup.timing_plan(args, parser)
-    try:
-        args.profile_source, args.targets = bench_setup.profile_targets(
-            args.profile, BENCHMARK, measures=METRICS.__contains__, metrics=f"it measures {sorted(METRICS)}")
-    except WidedeepError as exc:
-        parser.error(str(exc))
-    bench_setup.check_model_options(args, parser)
-    return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    saved_model, onnx_path = bench_setup.models_of(args)
-    rows, rows_source = bench_setup.eval_rows(args.eval_csv)
-    batches = bench_setup.real_batches(rows, args.batch, rows_source)
-    runners, skipped = bench_setup.activated_runners(RUNNERS, saved_model, onnx_path)
+def run(args) -> dict:
+    """The benchmark as ``widedeep-bench bench engines`` asks for it (``args``: ``saved_model``, ``onnx``,
+    ``eval_csv``, ``batch``, ``plan``, ``profile_source``, ``targets``, ``json``): prints the table and the
+    verdicts, writes the report to ``args.json`` and returns it (``misses`` says whether it passed)."""
+    saved_model, onnx_path = inputs.models(args.saved_model, args.onnx)
+    rows, rows_source = inputs.eval_rows(args.eval_csv)
+    batches = inputs.real_batches(rows, args.batch, rows_source)
+    runners, skipped = inputs.activated_runners(RUNNERS, saved_model, onnx_path)
     if TF_ORIGINAL not in runners:
         raise WidedeepError(f"the TF original cannot run here ({skipped[TF_ORIGINAL]}): every figure is "
                             f"compared with it")
@@ -223,12 +222,12 @@ def main(argv: list[str] | None = None) -> int:
     machine = timing_machine()  # its load averages as the timing starts
     ceiling = SgemmCeiling(args.batch)
     timings = time_in_blocks({**runners, ceiling.name: ceiling}, batches, args.batch, args.plan)
-    paired = bench_setup.ort_over_tf(runners, batches, args.batch, args.plan) if ORT_FP32 in runners else None
+    paired = ort_over_tf(runners, batches, args.batch, args.plan) if ORT_FP32 in runners else None
     for runner in runners.values():
         runner.deactivate()
     results = summarise(timings, runners, ceiling, parity)
     ratios = ratios_of(results, paired)
-    targets = [bench_setup.judged(target, ratios.get(target.metric)) for target in args.targets]
+    targets = [judged(target, ratios.get(target.metric)) for target in args.targets]
     where = f"batch {args.batch}; batches rotated over {len(batches)} distinct batches of {rows_source}"
     method = {"blocks": f"each runner in turn, one infer() call (feed validation included) per round; "
                         f"{args.plan.describe()}; samples/s = batch / median round; {where}",
@@ -244,8 +243,4 @@ def main(argv: list[str] | None = None) -> int:
     write_json(args.json, report)
     print_report(report)
     print(f"\nwrote {args.json}")
-    return exit_status(report)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return report

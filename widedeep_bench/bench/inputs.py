@@ -1,0 +1,80 @@
+"""What the benchmarks run on: the models, the rows, the batches and the activated runners.
+
+Without ``--saved-model``/``--onnx`` the model is a random-weights SavedModel with the real shapes (made once
+in the cache) and the suite's default conversion of it: same FLOP, same kernels as the real model. Without
+``--eval-csv`` the rows are synthetic Criteo-format rows read by the real preprocessing (``read_eval_csv``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from widedeep_bench.errors import WidedeepError
+from widedeep_bench.progress import say
+
+WEIGHTS_SEED = 7
+SYNTHETIC_ROWS = 16 * 1024
+ORT_FP32, TF_ORIGINAL = "onnxruntime-fp32", "tensorflow-fp32"  # the labels of activated_runners
+
+
+def default_models() -> tuple[Path, Path]:
+    """A random-weights SavedModel with the real shapes (made once in the cache) and its default conversion
+    (``cached_conversion``: simplified, Gemm layers, symbolic batch), the ONNX the suite runs."""
+    from widedeep_bench.cache import cache_root, lock_for
+    from widedeep_bench.conversion import cached_conversion
+    from widedeep_bench.model.saved_model import write_saved_model
+    from widedeep_bench.model.weights import WideDeepWeights
+
+    saved_model = cache_root() / "benchmarks" / f"random-weights-{WEIGHTS_SEED}" / "saved_model"
+    with lock_for(saved_model):
+        if not saved_model.is_dir():
+            say(f"writing a random-weights SavedModel to {saved_model}")
+            write_saved_model(WideDeepWeights.random(WEIGHTS_SEED), saved_model)
+    return saved_model, cached_conversion(saved_model).final
+
+
+def models(saved_model: Path | None, onnx: Path | None) -> tuple[Path, Path]:
+    """``(saved_model, onnx)`` as given (both or neither), or the default pair (made on first use:
+    ``default_models``)."""
+    return (saved_model, onnx) if saved_model is not None else default_models()
+
+
+def eval_rows(eval_csv: Path | None, rows: int = SYNTHETIC_ROWS):
+    """The rows to feed (the user's CSV, or ``rows`` synthetic ones), and how they were made (recorded
+    next to every figure)."""
+    from widedeep_bench.data.criteo_csv import load_eval_tensors
+    from widedeep_bench.synthetic.criteo_rows import cached_criteo_csv
+
+    if eval_csv is not None:
+        return load_eval_tensors(eval_csv), f"{eval_csv} (user-supplied Criteo CSV)"
+    path = cached_criteo_csv(rows)
+    return load_eval_tensors(path), f"{rows} synthetic Criteo-format rows ({path.name}), read_eval_csv"
+
+
+def real_batches(rows, batch: int, source: str) -> list[tuple]:
+    """``[(categorical [26*batch, 2] int64, numeric [batch, 13] float32), ...]``: every whole batch of ``rows``,
+    the batches ``measure`` rotates through. Fewer rows than one batch is an error naming ``source``."""
+    batches = [(b.categorical, b.numeric) for b in rows.batches(batch)]
+    if not batches:
+        raise WidedeepError(f"{source} has {rows.rows} rows, fewer than one batch of {batch}")
+    return batches
+
+
+def activated_runners(cases, saved_model: Path, onnx_path: Path) -> tuple[dict, dict]:
+    """``{"name-precision": active runner}`` for each ``(name, precision)`` of ``cases`` that runs here, and
+    ``{"name-precision": why not}`` for the rest. The TF original runs ``saved_model``, the null runner
+    nothing, every other runner ``onnx_path``."""
+    from widedeep_bench.engines import EngineOptions, make_runner
+    from widedeep_bench.engines.registry import runner_class
+
+    runners, skipped = {}, {}
+    for name, precision in cases:
+        label, options = f"{name}-{precision}", EngineOptions(precision=precision)
+        reason = runner_class(name).unavailable_reason(options)
+        if reason is not None:
+            skipped[label] = reason
+            say(f"skipping {label}: {reason}")
+            continue
+        runners[label] = make_runner(name, {"tensorflow": saved_model, "null": None}.get(name, onnx_path), options)
+        runners[label].activate()
+    return runners, skipped
