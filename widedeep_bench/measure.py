@@ -46,8 +46,15 @@ class TimingPlan:
     min_rounds: int = 20  # timed rounds, at least
     min_duration_s: float = 1.0  # measured seconds per subject, at least (trtexec --duration)
     max_rounds: int = 100_000  # a bound for very fast subjects (the null runner)
+    # Time the first calls, with nothing run before them: for what happens once and is slow the first time
+    # by nature (a cache build, a cold load). Needs no warm-up and no duration asked (min_rounds is exact).
+    cold: bool = False
 
     def __post_init__(self) -> None:
+        if self.cold and (self.warmup_s or self.min_warmup_rounds or self.min_duration_s):
+            raise WidedeepError("timing plan: a cold plan times the first calls, so it takes no warm-up "
+                                f"and no duration; got warmup_s={self.warmup_s!r}, min_warmup_rounds="
+                                f"{self.min_warmup_rounds!r}, min_duration_s={self.min_duration_s!r}")
         for name in ("warmup_s", "min_duration_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
@@ -62,6 +69,8 @@ class TimingPlan:
         return int(min(self.max_rounds, max(self.min_rounds, needed)))
 
     def describe(self) -> str:
+        if self.cold:
+            return f"cold: the first {self.min_rounds} call(s) timed, nothing run before them"
         return (f"warm-up >= {self.warmup_s:g} s and >= {self.min_warmup_rounds} calls untimed; timed rounds >= "
                 f"{self.min_rounds} and >= {self.min_duration_s:g} s measured")
 
@@ -128,11 +137,12 @@ def _seconds(call: Callable, batch: Batch, clock: Callable[[], float]) -> float:
 def warm_up(subjects: Sequence[Callable], rotation: Rotation, plan: TimingPlan, *,
             clock: Callable[[], float] = CLOCK) -> list[float]:
     """Call the subjects in turn, untimed for the figures, until each has run ``plan.warmup_s`` seconds and
-    ``plan.min_warmup_rounds`` calls (at least one: the round count is planned from it). Returns each
-    subject's median seconds per call over the second half of its warm-up."""
+    ``plan.min_warmup_rounds`` calls (at least one: the round count is planned from it), except for a
+    ``cold`` plan, which makes none. Returns each subject's median seconds per call over the second half of
+    its warm-up (0 where it made no call)."""
     spent = [0.0] * len(subjects)
     calls: list[list[float]] = [[] for _ in subjects]
-    least = max(1, plan.min_warmup_rounds)
+    least = 0 if plan.cold else max(1, plan.min_warmup_rounds)
     while any(s < plan.warmup_s for s in spent) or any(len(c) < least for c in calls):
         batch = rotation()
         for i, subject in enumerate(subjects):

@@ -128,3 +128,18 @@ def test_with_no_warm_up_asked_the_duration_is_still_planned_from_one_call():
     clock = FakeClock()
     plan = TimingPlan(warmup_s=0.0, min_warmup_rounds=0, min_rounds=2, min_duration_s=0.5)
     assert measure(clock.subject(0.1), [(1,)], 1, plan, clock=clock).rounds == 5
+
+
+def test_a_cold_plan_times_the_first_call_with_nothing_run_before_it():
+    """A step that happens once (a cache build) is timed on its first call; a plain plan would have warmed it."""
+    clock, log = FakeClock(), []
+    cold = TimingPlan(warmup_s=0.0, min_warmup_rounds=0, min_rounds=1, min_duration_s=0.0, cold=True)
+    first_call_slow = clock.subject(lambda batch: 0.25 if not log[:-1] else 0.01, log, "build")
+    timing = measure(first_call_slow, [(1,)], 1, cold, clock=clock)
+    assert len(log) == 1 and timing.rounds == 1 and timing.median_s == pytest.approx(0.25)
+    assert "cold" in cold.describe()
+
+
+def test_a_cold_plan_cannot_ask_for_warm_up_or_duration():
+    with pytest.raises(WidedeepError, match="a cold plan times the first calls"):
+        TimingPlan(warmup_s=0.0, min_warmup_rounds=1, min_rounds=1, min_duration_s=0.0, cold=True)

@@ -51,7 +51,7 @@ METRICS = {  # what each metric this benchmark measures is, in words
     "warm_load_s": "warm load_eval_tensors (memory maps) of the whole file, wall seconds, median of 5",
 }
 DEFAULT_PLAN = TimingPlan(warmup_s=0.0, min_warmup_rounds=0, min_rounds=3, min_duration_s=0.0)
-ONCE = TimingPlan(warmup_s=0.0, min_warmup_rounds=0, min_rounds=1, min_duration_s=0.0)  # a step that happens once
+ONCE = TimingPlan(warmup_s=0.0, min_warmup_rounds=0, min_rounds=1, min_duration_s=0.0, cold=True)  # happens once
 WARM_LOADS = TimingPlan(warmup_s=0.0, min_warmup_rounds=0, min_rounds=5, min_duration_s=0.0)
 
 
