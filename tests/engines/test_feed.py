@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from widedeep_bench.engines.feed import check_feed
 from widedeep_bench.errors import WidedeepError
+from widedeep_bench.layout import check_feed
 
 
 def valid_feed(samples: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -19,10 +19,10 @@ from typing import ClassVar
 import numpy as np
 
 from widedeep_bench.digests import file_sha256, source_digest
-from widedeep_bench.engines.feed import check_feed
 from widedeep_bench.engines import store as engine_store
 from widedeep_bench.engines.store import BuildRecord, EngineKey, EngineStore
 from widedeep_bench.errors import WidedeepError
+from widedeep_bench.layout import check_feed
 from widedeep_bench.onnx_roles import Roles, input_roles
 
 PRECISIONS = ("fp32", "fp16")

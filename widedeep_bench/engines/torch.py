@@ -31,8 +31,8 @@ import numpy as np
 
 from widedeep_bench import layout
 from widedeep_bench.engines.base import Runner
-from widedeep_bench.engines.feed import check_feed
 from widedeep_bench.errors import WidedeepError
+from widedeep_bench.layout import check_feed
 from widedeep_bench.measure import Rotation, Timing, TimingPlan, measure, warm_up
 from widedeep_bench.model.weights import LAYER_DIMS, WideDeepWeights
 from widedeep_bench.onnx_roles import Roles, input_roles

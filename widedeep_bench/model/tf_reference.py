@@ -17,9 +17,8 @@ def tf_probabilities(saved_model_dir, categorical: np.ndarray, numeric: np.ndarr
     samples (the last one may be smaller) by the ``tensorflow`` runner, which checks the model's
     signature and every batch's feed."""
     from widedeep_bench.engines import make_runner
-    from widedeep_bench.engines.feed import check_feed
 
-    samples = check_feed(categorical, numeric)  # the whole feed, so that no row is left out of the batches
+    samples = layout.check_feed(categorical, numeric)  # the whole feed, so that no row is left out of the batches
     out = np.empty((samples, 2), np.float32)
     with make_runner("tensorflow", saved_model_dir) as runner:
         for start in progress(range(0, samples, batch_size), desc="TF original", unit="batch"):

@@ -70,9 +70,7 @@ def _op_determinism():
 
 def _check_tensors(categorical: np.ndarray, numeric: np.ndarray, labels: np.ndarray) -> int:
     """The feed checks every engine applies, plus labels: one 0 or 1 per sample. Returns N."""
-    from widedeep_bench.engines.feed import check_feed
-
-    n = check_feed(categorical, numeric)
+    n = layout.check_feed(categorical, numeric)
     if labels.shape != (n,) or not np.isin(labels, (0, 1)).all():
         raise WidedeepError(f"training labels: expected {n} labels (one per numeric row), each 0 or 1; got "
                             f"shape {list(labels.shape)} with values {np.unique(labels)[:5].tolist()}")
