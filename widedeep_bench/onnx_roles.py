@@ -143,7 +143,7 @@ def describe_value(value) -> TensorDescription:
 def input_roles(model_or_path) -> Roles:
     """Roles of an ONNX model (a ``ModelProto`` or a path to one); initializers are not inputs."""
     if isinstance(model_or_path, (str, Path)):
-        from widedeep_bench.conversion.onnx_file import read_onnx
+        from widedeep_bench.onnx_graph import read_onnx  # imports onnx: not at import time
 
         model, where = read_onnx(Path(model_or_path)), str(model_or_path)
     else:

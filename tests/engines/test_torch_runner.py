@@ -1,4 +1,5 @@
-"""The torch runner: weights read from the ONNX by structure, the forward pass, CPU behaviour, CUDA where present.
+"""The torch runner: weights read from the ONNX by structure (``model.onnx_weights``), the forward pass, CPU
+behaviour, CUDA where present.
 
 The runner contract (parity with the TF original within 1e-5 in FP32 at any batch size, bad feeds
 refused, the 3-input IxRT model) is ``test_runner_contract.py``, which includes ``torch`` once it is
@@ -20,10 +21,11 @@ from widedeep_bench.conversion import ConversionResult
 from widedeep_bench.engines import EngineOptions, make_runner
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.measure import Timing, TimingPlan
+from widedeep_bench.model.onnx_weights import weights_from_onnx
 
 torch = pytest.importorskip("torch")
 
-from widedeep_bench.engines.torch import CPU_ONLY_FP32, TorchRunner, TorchWideDeep, weights_from_onnx  # noqa: E402
+from widedeep_bench.engines.torch import CPU_ONLY_FP32, TorchRunner, TorchWideDeep  # noqa: E402
 
 NO_CUDA = not torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(NO_CUDA, reason="no CUDA device")

@@ -37,13 +37,15 @@ def _rows_digest(parity_rows) -> str:
 
 
 def _code_digest() -> str:
-    """SHA-256 of this package's modules, ``onnx_roles.py`` and ``layout.py`` (the names and sizes the
-    stages build with): everything that decides what a conversion makes."""
+    """SHA-256 of this package's modules, ``onnx_graph.py`` (the reading and lookups the stages share),
+    ``onnx_roles.py`` and ``layout.py`` (the names and sizes the stages build with): everything that
+    decides what a conversion makes."""
     import widedeep_bench.layout as layout
+    import widedeep_bench.onnx_graph as onnx_graph
     import widedeep_bench.onnx_roles as onnx_roles
 
-    return source_digest(*sorted(Path(__file__).parent.glob("*.py")), Path(onnx_roles.__file__),
-                         Path(layout.__file__))
+    return source_digest(*sorted(Path(__file__).parent.glob("*.py")), Path(onnx_graph.__file__),
+                         Path(onnx_roles.__file__), Path(layout.__file__))
 
 
 def conversion_key(saved_model: Path, *, opset: int | None, ixrt: bool, parity_rows=None) -> str:

@@ -16,9 +16,9 @@ import onnx
 from onnx import helper
 
 from widedeep_bench import layout
-from widedeep_bench.conversion.graph import (consumers, constant_value, is_zero_fill, producers, ranks,
-                                             unique_node_name)
+from widedeep_bench.conversion.graph import ranks, unique_node_name
 from widedeep_bench.errors import WidedeepError
+from widedeep_bench.onnx_graph import consumers, constant_value, is_zero_fill, producers
 from widedeep_bench.onnx_roles import input_roles
 
 

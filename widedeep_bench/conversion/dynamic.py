@@ -24,8 +24,9 @@ import onnx
 from onnx import shape_inference
 
 from widedeep_bench import layout
-from widedeep_bench.conversion.graph import constant_value, set_dims
+from widedeep_bench.conversion.graph import set_dims
 from widedeep_bench.errors import WidedeepError
+from widedeep_bench.onnx_graph import constant_value
 from widedeep_bench.onnx_roles import describe_value, input_roles
 
 BATCH = "batch"

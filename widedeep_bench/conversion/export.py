@@ -15,9 +15,9 @@ from typing import Iterator
 import onnx
 
 from widedeep_bench import layout
-from widedeep_bench.conversion.onnx_file import read_onnx
 from widedeep_bench.conversion.opset import resolve_opset
 from widedeep_bench.conversion.signature import serving_signature
+from widedeep_bench.onnx_graph import read_onnx
 from widedeep_bench.progress import say
 
 

@@ -1,40 +1,11 @@
-"""Small lookups over an ONNX graph that the rewriting stages share."""
+"""Small helpers over an ONNX graph that only the rewriting stages use; the lookups the weight reader
+shares with them (``producers``, ``consumers``, ``constant_value``, ``is_zero_fill``) are in ``onnx_graph``."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 
-import numpy as np
 import onnx
-from onnx import numpy_helper
-
-
-def producers(graph: onnx.GraphProto) -> dict[str, onnx.NodeProto]:
-    """Tensor name -> the node that computes it."""
-    return {output: node for node in graph.node for output in node.output if output}
-
-
-def consumers(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
-    """Tensor name -> the nodes that read it (a node reading it twice is listed twice)."""
-    readers: dict[str, list[onnx.NodeProto]] = defaultdict(list)
-    for node in graph.node:
-        for name in node.input:
-            if name:
-                readers[name].append(node)
-    return readers
-
-
-def constant_value(graph: onnx.GraphProto, name: str) -> np.ndarray | None:
-    """The value of ``name`` when it is an initializer or a ``Constant`` node's tensor, else None."""
-    for init in graph.initializer:
-        if init.name == name:
-            return numpy_helper.to_array(init)
-    for node in graph.node:
-        if node.op_type == "Constant" and node.output[0] == name:
-            for attr in node.attribute:
-                if attr.name == "value":
-                    return numpy_helper.to_array(attr.t)
-    return None
 
 
 def ranks(model: onnx.ModelProto) -> dict[str, int]:
@@ -76,11 +47,3 @@ def unique_node_name(graph: onnx.GraphProto, wanted: str) -> str:
         suffix += 1
         name = f"{wanted}_{suffix}"
     return name
-
-
-def is_zero_fill(node: onnx.NodeProto) -> bool:
-    """A ``ConstantOfShape`` that fills with 0 (its ``value`` attribute zero, or absent: the default)."""
-    if node.op_type != "ConstantOfShape":
-        return False
-    values = [onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == "value"]
-    return not values or not onnx.numpy_helper.to_array(values[0]).any()

@@ -1,1 +1,2 @@
-"""The Wide & Deep model itself: its weights, a NumPy forward pass, and the TF1 SavedModel writer."""
+"""The Wide & Deep model itself: its weights (also read from an ONNX graph, ``onnx_weights``), a NumPy
+forward pass, and the TF1 SavedModel writer."""
