@@ -13,13 +13,12 @@ import types
 import numpy as np
 import pytest
 
-from widedeep_bench import layout
+from widedeep_bench import layout, tf_reference
 from widedeep_bench.__main__ import main
 from widedeep_bench.assets import download_path, lock_path
 from widedeep_bench.digests import file_sha256
 from widedeep_bench.data.eval_tensors import EvalTensors
 from widedeep_bench.metrics import accuracy
-from widedeep_bench.model import tf_reference
 
 ROWS = 2 * 1024 + 100  # two whole accuracy batches and a partial one that must be dropped
 

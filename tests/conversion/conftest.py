@@ -35,7 +35,7 @@ def large_rows():
 @pytest.fixture(scope="session")
 def large_reference(tiny_saved_model, large_rows) -> np.ndarray:
     """The TF original's ``[16384, 2]`` probabilities on ``large_rows``."""
-    from widedeep_bench.model.tf_reference import tf_probabilities
+    from widedeep_bench.tf_reference import tf_probabilities
 
     return tf_probabilities(tiny_saved_model, large_rows.categorical, large_rows.numeric)
 

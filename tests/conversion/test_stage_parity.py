@@ -101,7 +101,7 @@ def test_parity_is_measured_against_tf_not_against_itself(conversion, tiny_saved
     # The recorded errors are small but not zero: ORT and TF round differently in float32.
     assert 0 < conversion.stage("dynamic").max_abs_error <= 1e-5
     # TF itself agrees with an independent float64 NumPy forward pass, so TF is a fair reference.
-    from widedeep_bench.model.tf_reference import tf_probabilities
+    from widedeep_bench.tf_reference import tf_probabilities
 
     tf = tf_probabilities(tiny_saved_model, parity_tensors.categorical, parity_tensors.numeric)
     numpy_forward = tiny_weights.probabilities(parity_tensors.categorical, parity_tensors.numeric)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from widedeep_bench import tf_reference
 from widedeep_bench.__main__ import main
 from widedeep_bench.assets import resolve_assets
 from widedeep_bench.data.criteo_csv import load_eval_tensors, read_eval_csv
-from widedeep_bench.model import tf_reference
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

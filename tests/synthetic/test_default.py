@@ -68,7 +68,7 @@ def test_tf_original_is_criteo_like_and_beats_the_all_negative_baseline(small_de
 def test_metrics_are_the_saved_models_on_the_eval_csv(small_default):
     from widedeep_bench.data.criteo_csv import read_eval_csv
     from widedeep_bench.metrics import accuracy
-    from widedeep_bench.model.tf_reference import tf_probabilities
+    from widedeep_bench.tf_reference import tf_probabilities
 
     rows = read_eval_csv(small_default.eval_csv)
     assert rows.rows == SMALL_ROWS

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from widedeep_bench.errors import WidedeepError
-from widedeep_bench.model.tf_reference import tf_probabilities
+from widedeep_bench.tf_reference import tf_probabilities
 
 
 def test_batched_outputs_equal_the_numpy_forward_pass(tiny_saved_model, tiny_weights, parity_tensors):

@@ -22,7 +22,7 @@ def register(subparsers) -> None:
 
 def run(args) -> dict:
     from widedeep_bench.assets import resolve_assets
-    from widedeep_bench.model.tf_reference import tf_original_metrics
+    from widedeep_bench.tf_reference import tf_original_metrics
 
     assets = resolve_assets(args.saved_model, args.eval_csv, args.onnx, rows=args.rows, seed=args.seed)
     origins = assets.origins

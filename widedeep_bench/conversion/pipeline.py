@@ -156,7 +156,7 @@ def convert(saved_model: Path, out_dir: Path, *, opset: int | None = None, cut_z
     # A truncated or unreadable given file fails before the TF original is run.
     given_model = first() if given_onnx is not None else None
     rows = parity_rows if parity_rows is not None else sample_eval_tensors(DEFAULT_PARITY_ROWS, DEFAULT_PARITY_SEED)
-    from widedeep_bench.model.tf_reference import tf_probabilities
+    from widedeep_bench.tf_reference import tf_probabilities
 
     say(f"running the TF original on {rows.numeric.shape[0]} parity rows")
     reference = tf_probabilities(saved_model, rows.categorical, rows.numeric)

@@ -127,7 +127,7 @@ def trained_weights_directory(seed: int) -> Path:
 def _build_default(directory: Path, rows: int, seed: int, trained: Path) -> None:
     """Write the default's eval.csv, SavedModel and provenance.json into ``directory`` (an entry's temporary
     directory)."""
-    from widedeep_bench.model.tf_reference import tf_original_metrics
+    from widedeep_bench.tf_reference import tf_original_metrics
     from widedeep_bench.model.saved_model import write_saved_model
     from widedeep_bench.model.weights import WideDeepWeights
     from widedeep_bench.synthetic.criteo_rows import write_criteo_csv

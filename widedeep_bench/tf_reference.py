@@ -1,4 +1,8 @@
-"""The TF original's outputs for a whole set of rows: its ``serving_default`` signature, batch by batch."""
+"""The TF original's outputs for a whole set of rows: its ``serving_default`` signature, batch by batch.
+
+It runs the ``tensorflow`` runner, so it sits above ``engines``: the conversion's parity check, the
+suite's reference and ``prepare`` use it; ``model`` (the weights) and ``engines`` never do.
+"""
 
 from __future__ import annotations
 
