@@ -1,4 +1,4 @@
-"""``cached_conversion`` converts once per content and options; ``python -m widedeep_bench convert``."""
+"""``cached_conversion`` converts once per content and options; ``widedeep-bench convert``."""
 
 from __future__ import annotations
 
@@ -101,4 +101,4 @@ def test_cli_bad_input_exits_2_with_the_message(tmp_path, capsys):
     assert code == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert f"widedeep_bench convert: error: {tmp_path}: not a SavedModel" in captured.err
+    assert f"widedeep-bench convert: error: {tmp_path}: not a SavedModel" in captured.err
