@@ -49,22 +49,31 @@ class SeedAsset:
     """One of the real artifacts (SPEC section 1) and where ``fetch`` keeps it."""
 
     name: str  # "saved_model" | "eval_csv" | "onnx"
-    url: str
+    urls: tuple[str, ...]  # its mirrors, tried in this order; the file name is the same on each
     env: str  # environment variable that points at a user's own copy
     unpack: bool  # a tar holding the SavedModel directory
 
     @property
     def file_name(self) -> str:
-        return self.url.rsplit("/", 1)[-1]
+        return self.urls[0].rsplit("/", 1)[-1]
+
+
+# ByteMLPerf's model zoo: lf-bytemlperf.17mh.cn stopped resolving in December 2025; its maintainers serve
+# the same paths from lf-xpu-perf.bytetos.com (bytedance/xpu-perf issue #168).
+BYTEMLPERF_ZOO_MIRRORS = ("https://lf-bytemlperf.17mh.cn/obj/bytemlperf-zoo",
+                          "https://lf-xpu-perf.bytetos.com/obj/bytemlperf-zoo")
+
+
+def _bytemlperf_zoo(file_name: str) -> tuple[str, ...]:
+    return tuple(f"{mirror}/{file_name}" for mirror in BYTEMLPERF_ZOO_MIRRORS)
 
 
 SEED_ASSETS = {
     asset.name: asset for asset in (
-        SeedAsset("saved_model", "https://lf-bytemlperf.17mh.cn/obj/bytemlperf-zoo/open_wide_deep_saved_model.tar",
-                  "WIDEDEEP_SAVED_MODEL", unpack=True),
-        SeedAsset("eval_csv", "https://lf-bytemlperf.17mh.cn/obj/bytemlperf-zoo/eval.csv",
-                  "WIDEDEEP_EVAL_CSV", unpack=False),
-        SeedAsset("onnx", "http://files.deepspark.org.cn:880/deepspark/widedeep_dynamicshape_new.onnx",
+        SeedAsset("saved_model", _bytemlperf_zoo("open_wide_deep_saved_model.tar"), "WIDEDEEP_SAVED_MODEL",
+                  unpack=True),
+        SeedAsset("eval_csv", _bytemlperf_zoo("eval.csv"), "WIDEDEEP_EVAL_CSV", unpack=False),
+        SeedAsset("onnx", ("http://files.deepspark.org.cn:880/deepspark/widedeep_dynamicshape_new.onnx",),
                   "WIDEDEEP_ONNX", unpack=False),
     )
 }

@@ -1,4 +1,10 @@
-"""``fetch``: download the real SavedModel, eval.csv and vendor ONNX into the cache, pinned by SHA-256."""
+"""``fetch``: download the real SavedModel, eval.csv and vendor ONNX into the cache, pinned by SHA-256.
+
+Each file comes from the first of its mirrors that serves it (``SeedAsset.urls``: ByteMLPerf's zoo at
+lf-bytemlperf.17mh.cn, then lf-xpu-perf.bytetos.com; the vendor ONNX from its one host); ``--base-url``
+and ``--url`` replace an asset's mirrors with the one URL they give. The last line's ``served_by`` names
+the URL each file was downloaded from (None for a file already in the cache).
+"""
 
 from __future__ import annotations
 
@@ -11,13 +17,15 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "fetch", help="download the real assets into the cache and pin their SHA-256",
         description="Download the real open_wide_deep_saved_model.tar (unpacked), eval.csv and the vendor's "
-                    "widedeep_dynamicshape_new.onnx into the cache, resuming partial downloads. The first "
-                    "fetch pins each file's SHA-256 in assets.lock.json; later runs verify against it. Files "
-                    "already in the cache (fetched, or put there by hand) are verified or pinned, not downloaded.")
+                    "widedeep_dynamicshape_new.onnx into the cache, each from the first of its mirrors that "
+                    "serves it, resuming partial downloads. The first fetch pins each file's SHA-256 in "
+                    "assets.lock.json; later runs verify against it. Files already in the cache (fetched, or "
+                    "put there by hand) are verified or pinned, not downloaded.")
     parser.add_argument("--only", action="append", choices=ASSET_NAMES,
                         help="fetch only this asset (repeatable); default: all three")
     parser.add_argument("--base-url", metavar="URL",
-                        help="a mirror: fetch each file from URL/<upstream file name> instead of the seed URLs")
+                        help="a mirror: fetch each file from URL/<upstream file name> only, instead of "
+                             "trying the seed mirrors")
     parser.add_argument("--url", action="append", default=[], metavar="NAME=URL",
                         help=f"fetch asset NAME ({', '.join(ASSET_NAMES)}) from URL (repeatable; beats --base-url)")
     parser.add_argument("--repin", action="store_true",
@@ -26,7 +34,8 @@ def register(subparsers) -> None:
 
 
 def asset_urls(base_url: str | None, overrides: list[str], names: tuple[str, ...]) -> dict[str, str]:
-    """URLs by asset name from ``--base-url`` and ``--url NAME=URL``; assets not named keep their seed URL."""
+    """URLs by asset name from ``--base-url`` and ``--url NAME=URL``, each replacing that asset's mirrors;
+    assets not named keep their seed mirrors."""
     urls = {}
     if base_url:
         urls = {name: f"{base_url.rstrip('/')}/{SEED_ASSETS[name].file_name}" for name in names}
@@ -46,5 +55,6 @@ def run(args) -> dict:
     names = tuple(dict.fromkeys(args.only)) if args.only else ASSET_NAMES
     results = fetch_assets(names, urls=asset_urls(args.base_url, args.url, names), repin=args.repin)
     for name, result in results.items():
-        say(f"{name}: {result['status']}, {result['path']} (sha256 {result['sha256'][:16]}...)")
+        served = f" from {result['served_by']}" if result["served_by"] else ""
+        say(f"{name}: {result['status']}{served}, {result['path']} (sha256 {result['sha256'][:16]}...)")
     return {"assets": results, "lock": str(lock_path())}
