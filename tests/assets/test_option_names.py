@@ -44,7 +44,7 @@ def test_a_bad_option_path_is_named_by_the_option_as_typed(cache, tmp_path, synt
 def test_prepare_names_its_own_option_for_a_directory(cache, tmp_path, capsys, synthetic_default):
     assert main(["prepare", "--eval-csv", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err == f"widedeep_bench prepare: error: --eval-csv: {tmp_path}: is a directory, expected a Criteo CSV file\n"
+    assert err == f"widedeep-bench prepare: error: --eval-csv: {tmp_path}: is a directory, expected a Criteo CSV file\n"
 
 
 def test_an_environment_variable_is_named_as_the_variable_whatever_the_option_names(cache, tmp_path, monkeypatch,

@@ -94,7 +94,7 @@ def test_a_process_substitution_cut_short_is_one_line_and_exit_2(fixtures_csv, t
                        f"--out {tmp_path / 'eval.npz'}", cache)
 
     assert done.returncode == 2
-    assert re.fullmatch(r"widedeep_bench preprocess: error: /dev/fd/\d+: the stream ended inside line 5, after 1000 "
+    assert re.fullmatch(r"widedeep-bench preprocess: error: /dev/fd/\d+: the stream ended inside line 5, after 1000 "
                         r"bytes and no line end: did its writer stop midway\? A stream's last line must end in \\n\n",
                         done.stderr), done.stderr
     assert not (tmp_path / "eval.npz").exists()
@@ -128,7 +128,7 @@ def test_out_equal_to_the_input_is_refused_before_anything_is_written(fixtures_c
 
     assert main(["preprocess", str(path), "--out", out]) == 2
 
-    assert capsys.readouterr().err == (f"widedeep_bench preprocess: error: --out {Path(out)} is the input {path}: "
+    assert capsys.readouterr().err == (f"widedeep-bench preprocess: error: --out {Path(out)} is the input {path}: "
                                        "writing the tensors would replace it; choose another --out\n")
     assert path.read_bytes() == before
     assert not any(cache.rglob("*.npy"))  # refused before the input was even read
@@ -146,7 +146,7 @@ def test_an_out_that_cannot_be_written_is_refused_before_reading(fixtures_csv, t
 
     assert main(["preprocess", str(tmp_path / "eval.csv"), "--out", str(out)]) == 2
 
-    assert capsys.readouterr().err == f"widedeep_bench preprocess: error: {expected.format(out=out, tmp=tmp_path)}\n"
+    assert capsys.readouterr().err == f"widedeep-bench preprocess: error: {expected.format(out=out, tmp=tmp_path)}\n"
     assert not (tmp_path / "missing").exists() and not any(cache.rglob("*.npy"))
 
 
@@ -157,7 +157,7 @@ def test_an_out_that_cannot_be_written_is_refused_before_reading(fixtures_csv, t
 def test_a_bad_input_path_is_one_line_and_exit_2(tmp_path, capsys, cache, make, expected):
     bad = make(tmp_path)
     assert main(["preprocess", str(bad), "--out", str(tmp_path / "eval.npz")]) == 2
-    assert capsys.readouterr().err == f"widedeep_bench preprocess: error: {bad}: {expected}\n"
+    assert capsys.readouterr().err == f"widedeep-bench preprocess: error: {bad}: {expected}\n"
 
 
 def test_a_file_replaced_between_runs_with_the_same_size_and_times_is_read_again(write_csv, random_lines, tmp_path,
@@ -198,7 +198,7 @@ def test_an_out_directory_without_write_permission_is_refused_before_reading(fix
     monkeypatch.setattr(preprocess.os, "access", lambda path, mode: Path(path) != locked and real_access(path, mode))
 
     assert main(["preprocess", str(fixtures_csv / "labelled.csv"), "--out", str(locked / "eval.npz")]) == 2
-    assert capsys.readouterr().err == (f"widedeep_bench preprocess: error: --out {locked / 'eval.npz'}: cannot create "
+    assert capsys.readouterr().err == (f"widedeep-bench preprocess: error: --out {locked / 'eval.npz'}: cannot create "
                                        f"files in {locked} (permission denied)\n")
     assert not any(cache.rglob("*.npy"))
 
@@ -212,5 +212,5 @@ def test_a_write_the_disk_refuses_is_one_line(fixtures_csv, tmp_path, capsys, ca
     monkeypatch.setattr(EvalTensors, "save_npz", full_disk)
     out = tmp_path / "eval.npz"
     assert main(["preprocess", str(fixtures_csv / "labelled.csv"), "--out", str(out)]) == 2
-    assert capsys.readouterr().err == (f"widedeep_bench preprocess: error: --out {out}: cannot write the tensors "
+    assert capsys.readouterr().err == (f"widedeep-bench preprocess: error: --out {out}: cannot write the tensors "
                                        "(No space left on device)\n")

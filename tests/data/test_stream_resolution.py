@@ -81,10 +81,10 @@ def test_prepare_evaluates_a_fifo_read_once(fifo, fixtures_csv, saved_model, cac
 
 
 def run_pytest_in_bash(tmp_path: Path, cache: Path, eval_csv_argument: str, saved_model: Path):
-    """pytest with the plugin on ``PROBE_TEST``, started by bash so that ``<(...)`` means what it does there."""
+    """pytest (the plugin from the entry point, active: suite options are given) on ``PROBE_TEST``, started by bash so that ``<(...)`` means what it does there."""
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     (tmp_path / "test_probe.py").write_text(PROBE_TEST)
-    command = (f"{shlex.quote(sys.executable)} -m pytest -p widedeep_bench.pytest_plugin -p no:cacheprovider -q "
+    command = (f"{shlex.quote(sys.executable)} -m pytest -p no:cacheprovider -q "
                f"test_probe.py --wd-saved-model {shlex.quote(str(saved_model))} --wd-eval-csv {eval_csv_argument}")
     env = {**os.environ, "WIDEDEEP_CACHE": str(cache), "WIDEDEEP_QUIET": "1", "PROBE_OUT": str(tmp_path / "probe.json"),
            "PYTHONPATH": str(REPO_ROOT)}

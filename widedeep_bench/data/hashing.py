@@ -93,7 +93,9 @@ def _dictionary_chunks(values) -> list:
     row = 0
     for chunk in chunks:  # a dictionary array can also hold its nulls as null dictionary entries
         if chunk.null_count or (pa.types.is_dictionary(chunk.type) and chunk.dictionary.null_count):
-            nulls = np.flatnonzero(chunk.is_null().to_numpy(zero_copy_only=False))
+            # Decoded first: whether is_null() sees a null dictionary entry differs across pyarrow versions.
+            decoded = chunk.cast(value_type) if pa.types.is_dictionary(chunk.type) else chunk
+            nulls = np.flatnonzero(decoded.is_null().to_numpy(zero_copy_only=False))
             if nulls.size:
                 raise WidedeepError(f"hash buckets: value {row + int(nulls[0])} is missing (None); "
                                     "an empty categorical field is the empty string, not None")
