@@ -50,7 +50,7 @@ class BenchmarkTarget:
     """``[[target]]``: a figure a benchmark command reports must lie in [min, max]; judged by that command,
     never by pytest. At least one of ``min`` and ``max``."""
 
-    benchmark: str  # the benchmark that reports the figure, e.g. "engine_throughput" (widedeep_bench/bench/<name>.py, run by widedeep-bench bench)
+    benchmark: str  # the benchmark that reports the figure, e.g. "engine_throughput" (widedeep_bench/bench/<name>.py)
     metric: str  # the figure's name in that benchmark's report, e.g. "ort_fp32_over_tf"
     min: float | None = None  # figure >= this; finite
     max: float | None = None  # figure <= this; finite, >= min
