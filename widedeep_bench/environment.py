@@ -94,3 +94,12 @@ def git_commit() -> str | None:
     if out.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != package.parent:
         return None
     return lines[1]
+
+
+def provenance() -> dict[str, object]:
+    """What every report and benchmark JSON records about the software that produced it: the suite's
+    version, the installed packages' versions and the suite's own git commit (None when installed)."""
+    from widedeep_bench import __version__
+
+    return {"widedeep_bench_version": __version__, "versions": package_versions(REPORTED_PACKAGES),
+            "git_commit": git_commit()}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 from widedeep_bench import environment
 
 X86 = """processor\t: 0
@@ -39,3 +42,24 @@ def test_the_machine_record_carries_the_cpu_model_and_flags_and_a_timing_one_the
     timing = environment.timing_machine()
     assert timing["physical_cores"] >= 1 and len(timing["load_average"]) == 3
     assert all(timing[key] == value for key, value in record.items())
+
+
+def test_every_report_names_the_suite_version_and_its_commit_only_from_its_own_checkout(tmp_path, monkeypatch):
+    import shutil
+
+    from widedeep_bench import __version__
+
+    record = environment.provenance()
+    assert record["widedeep_bench_version"] == __version__ == record["versions"]["widedeep-bench"]
+    checkout = Path(environment.__file__).resolve().parents[1]
+    if (checkout / ".git").exists() and shutil.which("git"):
+        assert len(record["git_commit"]) == 40
+    # Installed inside some other repository (a vendor's project with a venv in it): not the suite's commit.
+    other = tmp_path / "vendor-project"
+    package = other / "venv" / "site-packages" / "widedeep_bench"
+    package.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(other)], check=True)
+    subprocess.run(["git", "-C", str(other), "-c", "user.name=v", "-c", "user.email=v@x", "commit", "-q",
+                    "--allow-empty", "-m", "vendor"], check=True)
+    monkeypatch.setattr(environment, "__file__", str(package / "environment.py"))
+    assert environment.git_commit() is None

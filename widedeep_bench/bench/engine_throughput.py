@@ -47,7 +47,7 @@ from widedeep_bench.bench.inputs import ORT_FP32, TF_ORIGINAL
 from widedeep_bench.bench.targets import judged, missed, profile_targets, verdict_lines
 from widedeep_bench.cache import write_json
 from widedeep_bench.compare import TOLERANCES, compare
-from widedeep_bench.environment import timing_machine
+from widedeep_bench.environment import provenance, timing_machine
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.measure import PairedRatio, TimingPlan, measure, measure_interleaved, paired_ratio
 from widedeep_bench.progress import say
@@ -234,7 +234,7 @@ def run(args) -> dict:
               "paired": f"{ORT_FP32} and {TF_ORIGINAL} in alternating rounds on the same batch, "
                         f"{args.plan.describe()}; {PairedRatio.METHOD}",
               "metrics": dict(METRICS), "clock": "time.perf_counter"}
-    report = {"benchmark": BENCHMARK, "method": method, "machine": machine, "command": sys.argv,
+    report = {"benchmark": BENCHMARK, "method": method, "machine": machine, "command": sys.argv, **provenance(),
               "models": {"saved_model": str(saved_model), "onnx": str(onnx_path)}, "rows": rows_source,
               "batch": args.batch, "results": results, "skipped": skipped, "paired": paired, "ratios": ratios,
               "profile": args.profile_source, "targets": targets,

@@ -59,7 +59,7 @@ from widedeep_bench.bench import inputs
 from widedeep_bench.bench.targets import judged, missed, not_applicable, profile_targets, verdict_lines
 from widedeep_bench.cache import atomic_file, write_json
 from widedeep_bench.compare import TOLERANCES, compare
-from widedeep_bench.environment import timing_machine
+from widedeep_bench.environment import provenance, timing_machine
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.measure import TimingPlan, measure
 from widedeep_bench.model.weights import LAYER_DIMS
@@ -299,7 +299,8 @@ def run(args) -> dict:
     report = {"benchmark": BENCHMARK, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
                   timespec="seconds"), "device": device, "gpu_figure": gpu, "torch": torch.__version__,
               "cuda": torch.version.cuda, "fp32_matmul_precision": torch.get_float32_matmul_precision(),
-              "command": sys.argv, "machine": timing_machine(), "onnx": str(onnx_path), "rows": rows_source,
+              "command": sys.argv, "machine": timing_machine(), **provenance(), "onnx": str(onnx_path),
+              "rows": rows_source,
               "peaks": args.peaks, "seed_samples_per_s": SEED_SAMPLES_PER_S,
               "method": {"compute": "CUDA events around graph.replay(), inputs already on the device" if gpu
                          else "time.perf_counter around the CPU forward pass, inputs already tensors",

@@ -39,7 +39,7 @@ from widedeep_bench.bench import engine_throughput, inputs
 from widedeep_bench.bench.inputs import ORT_FP32, TF_ORIGINAL
 from widedeep_bench.bench.targets import judged, missed, profile_targets, verdict_lines
 from widedeep_bench.cache import write_json
-from widedeep_bench.environment import timing_machine
+from widedeep_bench.environment import provenance, timing_machine
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.measure import PairedRatio, TimingPlan
 from widedeep_bench.progress import say
@@ -175,7 +175,7 @@ def run(args) -> dict:
     if busy is not None:
         load.update(busy_core=busy.core, busy_throughout=loaded_throughout,
                     how="a pure-Python busy loop in a subprocess pinned to that core for the whole measurement")
-    report = {"benchmark": BENCHMARK, "machine": machine, "load": load, "command": sys.argv,
+    report = {"benchmark": BENCHMARK, "machine": machine, "load": load, "command": sys.argv, **provenance(),
               "models": {"saved_model": str(saved_model), "onnx": str(onnx_path)}, "rows": rows_source,
               "batch": args.batch, "threads": threads, "runs": records, **figures,
               "method": {"run": f"{ORT_FP32} and {TF_ORIGINAL} in alternating rounds on the same batch "

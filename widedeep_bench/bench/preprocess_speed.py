@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import csv
 import os
-import platform
 import shutil
 import sys
 import time
@@ -39,7 +38,7 @@ from widedeep_bench import layout
 from widedeep_bench.bench.targets import judged, missed, profile_targets, verdict_lines
 from widedeep_bench.cache import write_json
 from widedeep_bench.data import criteo_csv, tensor_cache
-from widedeep_bench.environment import timing_machine
+from widedeep_bench.environment import provenance, timing_machine
 from widedeep_bench.measure import Timing, TimingPlan, measure, measure_interleaved
 from widedeep_bench.progress import progress
 from widedeep_bench.synthetic.criteo_rows import cached_criteo_csv
@@ -199,8 +198,6 @@ def run(args) -> dict:
         print(line)
     print(f"{'PASS' if matches else 'FAIL'}  per-row output equals vectorised output on the first {baseline_rows} rows")
 
-    import pyarrow
-
     report = {
         "benchmark": BENCHMARK, "command": " ".join(sys.argv),
         "file": str(path), "file_bytes": path.stat().st_size, "sha256": cold.sha256, "rows": rows,
@@ -212,9 +209,7 @@ def run(args) -> dict:
         "machine": {**machine, "load_average_after": list(load_after)},
         "method": f"measure_interleaved (vectorised, per-row): {plan.describe()}; median round; cache build "
                   f"and the pass over every array: one round each; warm load: median of 5",
-        "versions": {"python": platform.python_version(), "numpy": np.__version__,
-                     "pyarrow": pyarrow.__version__, "tensorflow": tf.__version__,
-                     "preprocess_version": criteo_csv.PREPROCESS_VERSION}}
+        **provenance(), "preprocess_version": criteo_csv.PREPROCESS_VERSION}
     if args.json:
         write_json(args.json, report)
         print(f"wrote {args.json}")

@@ -10,7 +10,7 @@ import datetime
 import json
 from pathlib import Path
 
-from widedeep_bench.environment import REPORTED_PACKAGES, git_commit, machine, package_versions
+from widedeep_bench.environment import machine, provenance
 from widedeep_bench.gates import GateBook, Verdict, judge, table
 
 REPORT_VERSION = 2
@@ -59,16 +59,12 @@ class SuiteResults:
             # but its report must not read as an engine's acceptance.
             problems.append("no engine gate was evaluated: this run accepted no engine under test "
                             "(conversion and TF-original gates only)")
-        from widedeep_bench import __version__
-
-        return {"report_version": REPORT_VERSION, "widedeep_bench_version": __version__,
-                "passed": verdict.passed and not problems, "problems": problems,
+        return {"report_version": REPORT_VERSION, "passed": verdict.passed and not problems, "problems": problems,
                 "gates": [row.as_dict() for row in verdict.rows], "allow_missing": self.allow_missing,
                 "accuracy": self.accuracy, "parity": self.parity, "throughput": self.throughput,
                 "context": self.context,
                 "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                "command": command, "versions": package_versions(REPORTED_PACKAGES), "machine": machine(),
-                "git_commit": git_commit()}
+                "command": command, **provenance(), "machine": machine()}
 
     def write_report(self, path: Path, command: list[str], *, session_ok: bool) -> None:
         from widedeep_bench.cache import atomic_file
