@@ -349,7 +349,7 @@ def references(wd_config, wd_assets, reference_rows, suite_onnx, engine_pool):
     """
     from widedeep_bench.suite.reference import ReferenceSet
 
-    refs = ReferenceSet(wd_config, wd_assets, reference_rows, suite_onnx, engine_pool)
+    refs = ReferenceSet(wd_assets, reference_rows, suite_onnx, engine_pool, source=wd_config.reference)
     if wd_config.save_reference:
         refs.save(Path(wd_config.save_reference))
     return refs

@@ -35,12 +35,15 @@ def engine_options(backend: str, precision: str, *, ort_providers: tuple[str, ..
 
 
 def engine_cases(backends: tuple[str, ...] | None, precisions: tuple[str, ...], *,
-                 include: tuple[str, ...] = (), ort_providers: tuple[str, ...] | None = None) -> list[EngineCase]:
+                 include: tuple[str, ...] = (), ort_providers: tuple[str, ...] | None = None,
+                 absent: dict[str, str] | None = None) -> list[EngineCase]:
     """Cases under test: each selected backend x precision, with the reason where it cannot run.
 
     Default backends are every known runner except the reference and the null runner; ``include``
     adds those where a test needs them (perf measures both). ``ort_providers``: see ``engine_options``;
     a requested provider that is not available makes the onnxruntime cases unavailable with that reason.
+    ``absent``: runners this run has no model for, with the reason; they are not probed (a bundle run's TF
+    original: TensorFlow is then never imported).
     """
     names = list(backends) if backends else [n for n in RUNNERS if n not in (REFERENCE_RUNNER, OVERHEAD_RUNNER)]
     unknown = [n for n in names if n not in RUNNERS]
@@ -51,7 +54,7 @@ def engine_cases(backends: tuple[str, ...] | None, precisions: tuple[str, ...], 
     for name in names:
         for precision in precisions:
             options = engine_options(name, precision, ort_providers=ort_providers)
-            reason = runner_class(name).unavailable_reason(options)
+            reason = (absent or {}).get(name) or runner_class(name).unavailable_reason(options)
             cases.append(EngineCase(name, precision, reason))
     return cases
 
@@ -60,15 +63,17 @@ class EnginePool:
     """Activated runners by (backend, precision), built through the shared engine store once each."""
 
     def __init__(self, *, onnx: Path | None, saved_model: Path | None, max_batch: int, store: EngineStore,
-                 ort_providers: tuple[str, ...] | None = None):
+                 ort_providers: tuple[str, ...] | None = None,
+                 no_saved_model: str = "an ONNX was given without --wd-saved-model"):
+        """``no_saved_model``: why the run has no TF original, in words, when ``saved_model`` is None."""
         self.onnx, self.saved_model, self.max_batch, self.store = onnx, saved_model, max_batch, store
-        self.ort_providers = ort_providers
+        self.ort_providers, self.no_saved_model = ort_providers, no_saved_model
         self._runners: dict[tuple[str, str], Runner] = {}
 
     def unavailable(self, backend: str) -> str | None:
         """Why this run has no model for ``backend`` (beyond the runtime being absent), or None."""
         if backend == REFERENCE_RUNNER and self.saved_model is None:
-            return "no TF original in this run (an ONNX was given without --wd-saved-model)"
+            return f"no TF original in this run ({self.no_saved_model})"
         return None
 
     def get(self, backend: str, precision: str) -> Runner:

@@ -76,11 +76,11 @@ class ReferenceSet:
 
     NAMES = ("tensorflow", "onnxruntime-fp32")
 
-    def __init__(self, config, assets, tensors: EvalTensors, onnx: Path, pool) -> None:
+    def __init__(self, assets, tensors: EvalTensors, onnx: Path, pool, *, source: str | None = None) -> None:
+        """``source``: a reference file to load (``--wd-reference``, a bundle's), instead of computing."""
         self.assets, self.tensors, self.onnx, self.pool = assets, tensors, Path(onnx), pool
-        self.source = config.reference
-        self.loaded = (load_reference(Path(config.reference), eval_sha256=tensors.sha256, rows=tensors.rows)
-                       if config.reference else {})
+        self.source = source
+        self.loaded = load_reference(Path(source), eval_sha256=tensors.sha256, rows=tensors.rows) if source else {}
 
     def unavailable(self, name: str) -> str | None:
         """Why reference ``name`` cannot be had in this run, or None."""
@@ -100,7 +100,7 @@ class ReferenceSet:
         if reason is not None:
             raise WidedeepError(f"reference {name!r} is not available: {reason}")
         if name == "tensorflow":
-            from widedeep_bench.model.tf_reference import tf_reference_probabilities
+            from widedeep_bench.tf_reference import tf_reference_probabilities
 
             probabilities = tf_reference_probabilities(self.assets.saved_model, self.tensors)
         else:
