@@ -15,7 +15,7 @@ from widedeep_bench import __version__
 from widedeep_bench.errors import EXIT_BAD_INPUT, GatesFailed, WidedeepError
 
 # Each module registers its own subcommand; heavy imports stay inside their run() functions.
-COMMAND_MODULES = ("fetch", "prepare", "preprocess", "convert", "build", "report", "test", "bench")
+COMMAND_MODULES = ("fetch", "prepare", "preprocess", "convert", "build", "bundle", "report", "test", "bench")
 PROG = "widedeep-bench"
 QUIET_HELP = "no progress bars or narration (also accepted after the command)"
 

@@ -231,6 +231,20 @@ CHECKS = {
 }
 
 
+def asset_origin(name: str, option: str | os.PathLike | None) -> str | None:
+    """Where asset ``name`` would come from before the synthetic default, without reading or verifying
+    it: "option", "env", "fetched" (a copy is in the cache) or None. Cheap enough for deciding, at
+    configuration, what a run will need (``user_asset`` checks the file when it is resolved)."""
+    seed = SEED_ASSETS[name]
+    if option is not None:
+        return "option"
+    if os.environ.get(seed.env):
+        return "env"
+    if download_path(name).exists() or (seed.unpack and unpacked_dir().exists()):
+        return "fetched"
+    return None
+
+
 def user_asset(name: str, option: str | os.PathLike | None,
                option_names: OptionNames = OptionNames()) -> tuple[Path, str] | None:
     """The user's copy of asset ``name`` and its origin, by option, then environment, then cache;
@@ -248,8 +262,12 @@ def user_asset(name: str, option: str | os.PathLike | None,
 
 
 def resolve_assets(saved_model=None, eval_csv=None, onnx=None, *, rows: int | None = None,
-                   seed: int | None = None, option_names: OptionNames = OptionNames()) -> Assets:
+                   seed: int | None = None, option_names: OptionNames = OptionNames(),
+                   resolve_onnx: bool = True) -> Assets:
     """Resolve each asset by option > environment > fetched copy > synthetic default.
+
+    ``resolve_onnx=False``: the caller converts the SavedModel itself (``bundle``), so no ONNX is looked
+    for (a ``WIDEDEEP_ONNX`` or fetched copy would otherwise stand in for the SavedModel).
 
     ``option_names``: how the caller's user spells the three options, for messages (the CLI's by default;
     the pytest plugin passes ``--wd-saved-model``, ``--wd-eval-csv``, ``--wd-onnx``).
@@ -258,8 +276,9 @@ def resolve_assets(saved_model=None, eval_csv=None, onnx=None, *, rows: int | No
     eval.csv is not the user's). The synthetic SavedModel is never paired with a user's ONNX file: they
     hold different weights, so parity between them would be meaningless; ``saved_model`` is then None.
     """
-    found = {name: user_asset(name, given, option_names) for name, given in
-             (("saved_model", saved_model), ("eval_csv", eval_csv), ("onnx", onnx))}
+    wanted = (("saved_model", saved_model), ("eval_csv", eval_csv)) + ((("onnx", onnx),) if resolve_onnx else ())
+    found = {name: user_asset(name, given, option_names) for name, given in wanted}
+    found.setdefault("onnx", None)
     origins = {name: hit[1] if hit else "absent" for name, hit in found.items()}
     paths = {name: hit[0] if hit else None for name, hit in found.items()}
     if paths["saved_model"] is None and paths["onnx"] is not None:
