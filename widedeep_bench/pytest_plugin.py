@@ -52,17 +52,30 @@ def pytest_configure(config):
     config.widedeep_config = None
     if not _suite_active(config):
         return
+    if config.args_source == pytest.Config.ArgsSource.INVOCATION_DIR:
+        # `pytest -m accuracy --wd-saved-model DIR` typed where no test paths are configured (any directory
+        # but a checkout of the suite): the tests to run are the shipped conformance suite, not the
+        # directory's files. Under xdist the workers get these args from the controller.
+        config.args = [str(CONFORMANCE_DIR)]
     # The library's progress bars and narration follow pytest's own verbosity.
     if config.getoption("verbose") < 0:
         os.environ["WIDEDEEP_QUIET"] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     results = config.widedeep_results = SuiteResults()
     config.widedeep_deselected = []
+    config.widedeep_bundle = None
     try:
         _check_output_paths(config)
-        config.widedeep_config = suite = SuiteConfig.from_pytest(config)
+        suite = SuiteConfig.from_pytest(config)
         check_cache_root()
+        if suite.bundle is not None:  # verified before anything is built or run from it
+            from widedeep_bench.bundle import load_bundle
+
+            config.widedeep_bundle = load_bundle(suite.bundle, suite.bundle_option)
+            suite = suite.with_bundle(config.widedeep_bundle)
+        config.widedeep_config = suite
         _refuse_what_cannot_run(config, suite)
+        _refuse_what_needs_absent_tensorflow(suite)
     except WidedeepError as exc:
         raise pytest.UsageError(str(exc)) from exc
     results.allow_missing = suite.allow_missing
@@ -141,6 +154,38 @@ def _refuse_what_cannot_run(config, suite: SuiteConfig) -> None:
         raise WidedeepError("; ".join(problems))
 
 
+def _refuse_what_needs_absent_tensorflow(suite: SuiteConfig) -> None:
+    """On a machine without TensorFlow, a run that would need it (to build the synthetic default, convert,
+    compute the TF reference or run a SavedModel it was given) is one line naming the bundle workflow,
+    before collection, rather than a fixture's traceback in every test."""
+    if suite.bundle is not None:
+        return
+    from widedeep_bench.assets import asset_origin
+    from widedeep_bench.bundle import CONVERSION_MODULES, TENSORFLOW_MODULES, missing_tensorflow
+
+    saved_model, eval_csv, onnx = (asset_origin(name, value) for name, value in
+                                   (("saved_model", suite.saved_model), ("eval_csv", suite.eval_csv),
+                                    ("onnx", suite.onnx)))
+    purposes = []
+    synthetic = [part for part, needed in (("model", saved_model is None and onnx is None),
+                                           ("eval set", eval_csv is None)) if needed]
+    if synthetic:
+        purposes.append(f"build the synthetic default {' and '.join(synthetic)}")
+    if onnx is None:
+        purposes.append("convert the SavedModel")
+    if (saved_model is not None or onnx is None) and not suite.reference:
+        purposes.append("compute the TF reference")
+    elif saved_model is not None:
+        purposes.append("run the TF original it was given")
+    if not purposes:
+        return
+    problem = missing_tensorflow("this run", purposes, CONVERSION_MODULES if onnx is None else TENSORFLOW_MODULES,
+                                 remedy="run from a bundle made on a machine with TensorFlow: --wd-bundle DIR "
+                                        "(widedeep-bench bundle)")
+    if problem:
+        raise WidedeepError(problem)
+
+
 def _perf_may_run(config) -> bool:
     """False only when ``-m`` certainly deselects the perf tests (their gates are then DESELECTED)."""
     markexpr = config.getoption("markexpr", "")
@@ -164,11 +209,16 @@ def pytest_generate_tests(metafunc):
     suite: SuiteConfig = metafunc.config.widedeep_config
     if suite is None:
         return
+    absent = {}
+    if suite.bundle is not None:  # never probe TensorFlow for a model the run does not have
+        from widedeep_bench.bundle import NO_TF_ORIGINAL
+
+        absent[REFERENCE_RUNNER] = f"no TF original in this run ({NO_TF_ORIGINAL})"
     for fixture, include in (("engine_case", ()), ("perf_case", (REFERENCE_RUNNER, OVERHEAD_RUNNER))):
         if fixture in metafunc.fixturenames:
             try:
                 cases = engine_cases(suite.backends, suite.precisions, include=include,
-                                     ort_providers=suite.ort_providers)
+                                     ort_providers=suite.ort_providers, absent=absent)
             except WidedeepError as exc:
                 raise pytest.UsageError(str(exc)) from exc
             metafunc.parametrize(fixture, [
@@ -270,10 +320,15 @@ def wd_assets(pytestconfig, wd_config, wd_results):
     from widedeep_bench.assets import OptionNames, resolve_assets
     from widedeep_bench.suite.config import given
 
-    typed = {option: given(pytestconfig, option).name or option
-             for option in ("--wd-saved-model", "--wd-eval-csv", "--wd-onnx")}
-    assets = resolve_assets(wd_config.saved_model, wd_config.eval_csv, wd_config.onnx, rows=wd_config.rows,
-                            option_names=OptionNames(*typed.values()))
+    bundle = pytestconfig.widedeep_bundle
+    if bundle is not None:  # verified at configuration: its files, and nothing from the cache or environment
+        assets = bundle.assets()
+        wd_results.context["bundle"] = bundle.as_context()
+    else:
+        typed = {option: given(pytestconfig, option).name or option
+                 for option in ("--wd-saved-model", "--wd-eval-csv", "--wd-onnx")}
+        assets = resolve_assets(wd_config.saved_model, wd_config.eval_csv, wd_config.onnx, rows=wd_config.rows,
+                                option_names=OptionNames(*typed.values()))
     wd_results.context["assets"] = assets.as_dict()
     wd_results.context["profile"] = wd_config.profile.name
     return assets
@@ -311,9 +366,10 @@ def suite_conversion(wd_assets, eval_tensors, wd_results):
     """The TF original converted by the pipeline (cached), or None when the user gave a converted ONNX."""
     if wd_assets.onnx is not None:
         return None
+    from widedeep_bench.bundle import conversion_rows
     from widedeep_bench.conversion.cached import cached_conversion
 
-    result = cached_conversion(wd_assets.saved_model, parity_rows=eval_tensors.head(min(512, eval_tensors.rows)))
+    result = cached_conversion(wd_assets.saved_model, parity_rows=conversion_rows(eval_tensors))
     wd_results.context["conversion"] = result.as_dict()
     return result
 
@@ -331,11 +387,13 @@ def suite_onnx(wd_assets, suite_conversion) -> Path:
 
 @pytest.fixture(scope="session")
 def engine_pool(wd_config, wd_assets, suite_onnx):
+    from widedeep_bench.bundle import NO_TF_ORIGINAL
     from widedeep_bench.engines.store import EngineStore
     from widedeep_bench.suite.engines import EnginePool
 
-    pool = EnginePool(onnx=suite_onnx, saved_model=wd_assets.saved_model,
-                      max_batch=max(wd_config.batch_sizes), store=EngineStore(), ort_providers=wd_config.ort_providers)
+    extra = {"no_saved_model": NO_TF_ORIGINAL} if wd_config.bundle is not None else {}
+    pool = EnginePool(onnx=suite_onnx, saved_model=wd_assets.saved_model, max_batch=max(wd_config.batch_sizes),
+                      store=EngineStore(), ort_providers=wd_config.ort_providers, **extra)
     yield pool
     pool.close()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from widedeep_bench.engines.registry import RUNNERS
 from widedeep_bench.errors import WidedeepError
@@ -38,6 +38,11 @@ OPTIONS = {
     "--wd-saved-model": OptionSpec("WIDEDEEP_SAVED_MODEL", None, "the TF original (SavedModel directory)"),
     "--wd-eval-csv": OptionSpec("WIDEDEEP_EVAL_CSV", None, "Criteo-format eval.csv"),
     "--wd-onnx": OptionSpec("WIDEDEEP_ONNX", None, "an already-converted ONNX (no conversion; TF only for parity)"),
+    "--wd-bundle": OptionSpec("WIDEDEEP_BUNDLE", None,
+                              "a bundle directory written by `widedeep-bench bundle` on a machine with TensorFlow: "
+                              "the run tests its ONNX against its reference probabilities on its eval set, and "
+                              "needs no TensorFlow; instead of --wd-saved-model, --wd-eval-csv, --wd-onnx, "
+                              "--wd-reference and --wd-rows"),
     "--wd-backend": OptionSpec("WIDEDEEP_BACKEND", None,
                                "runner names, comma-separated (default: every runner available); a named "
                                "runner that cannot run here fails the run"),
@@ -131,7 +136,9 @@ class Given:
 
 # Options whose value makes the run required to measure something (fail closed): set but empty, their
 # variable is more likely a shell variable that was never filled in than a wish for the exploratory run.
-MUST_NOT_BE_EMPTY = ("--wd-profile", "--wd-backend", "--wd-ort-providers")
+MUST_NOT_BE_EMPTY = ("--wd-profile", "--wd-backend", "--wd-ort-providers", "--wd-bundle")
+# What a bundle brings itself: given beside --wd-bundle, they would be a second source of truth.
+BUNDLE_EXCLUDES = ("--wd-saved-model", "--wd-eval-csv", "--wd-onnx", "--wd-reference", "--wd-rows")
 
 
 def given(config, option: str) -> Given:
@@ -178,17 +185,26 @@ class SuiteConfig:
     # The run names what it tests (a profile, backends or providers): a named runner that cannot run here
     # then fails the run instead of skipping, unless allow_missing.
     strict: bool = False
+    # --wd-bundle: the directory as given, and the option or variable that gave it. Once the bundle is
+    # verified (``with_bundle``), onnx, eval_csv and reference are its files.
+    bundle: str | None = None
+    bundle_option: str = "--wd-bundle"
 
     def must_run(self, backend: str) -> bool:
         """Whether ``backend`` not running here fails the run (fail closed) instead of skipping: the profile
         given explicitly or ``--wd-backend`` names it, or it is onnxruntime and providers were named."""
         return backend in (self.backends or ()) or (self.providers_named and backend == "onnxruntime")
 
+    def with_bundle(self, bundle) -> "SuiteConfig":
+        """This configuration running from ``bundle`` (a verified ``widedeep_bench.bundle.Bundle``)."""
+        return replace(self, onnx=str(bundle.onnx), eval_csv=str(bundle.eval_csv), reference=str(bundle.reference))
+
     @classmethod
     def from_pytest(cls, config) -> "SuiteConfig":
         def value(option: str) -> str | None:
             return given(config, option).value
 
+        bundle_option = _bundle_option(config)
         profile_option = given(config, "--wd-profile")
         profile = load_profile(profile_option.value)
         profile_named = bool(profile_option.name)
@@ -223,4 +239,23 @@ class SuiteConfig:
             ort_providers=providers or None,
             allow_missing=given(config, "--wd-allow-missing").flag(),
             backends_named=backend_option.value is not None, providers_named=providers_option.value is not None,
-            strict=profile_named or backend_option.value is not None or providers_option.value is not None)
+            strict=profile_named or backend_option.value is not None or providers_option.value is not None,
+            bundle=bundle_option.value, bundle_option=bundle_option.name or "--wd-bundle")
+
+
+def _bundle_option(config) -> Given:
+    """``--wd-bundle`` (or its variable), refused beside an option that names what a bundle brings itself."""
+    bundle = given(config, "--wd-bundle")
+    if bundle.value is None:
+        return bundle
+    if not bundle.value.strip():
+        raise bundle.fail("a bundle directory (written by `widedeep-bench bundle`)")
+    for option in BUNDLE_EXCLUDES:
+        other = given(config, option)
+        if other.value is not None:
+            why = ("it shapes the synthetic default, and a bundle run uses the bundle's eval set"
+                   if option == "--wd-rows" else "a bundle brings its own ONNX, reference probabilities and eval "
+                   "set (one source of truth)")
+            raise WidedeepError(f"{bundle.name}={bundle.value!r} and {other.name}={other.value!r} cannot be given "
+                                f"together: {why}; give one or the other")
+    return bundle
