@@ -37,9 +37,15 @@ def register(subparsers) -> None:
 
 
 def run(args) -> dict:
+    from widedeep_bench.bundle import CLI_REMEDY, CONVERSION_MODULES, missing_tensorflow
+    from widedeep_bench.errors import WidedeepError
+
+    problem = missing_tensorflow("convert", ["export the SavedModel and check every stage against it"],
+                                 CONVERSION_MODULES, remedy=CLI_REMEDY)
+    if problem:
+        raise WidedeepError(problem)
     from widedeep_bench.conversion.pipeline import DEFAULT_PARITY_SEED, convert
     from widedeep_bench.conversion.sample_rows import sample_eval_tensors
-    from widedeep_bench.errors import WidedeepError
 
     if args.parity_rows < 1:
         raise WidedeepError(f"--parity-rows {args.parity_rows}: expected at least 1")

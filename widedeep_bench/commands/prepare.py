@@ -24,6 +24,7 @@ def run(args) -> dict:
     from widedeep_bench.assets import resolve_assets
     from widedeep_bench.tf_reference import tf_original_metrics
 
+    _refuse_without_tensorflow(args)
     assets = resolve_assets(args.saved_model, args.eval_csv, args.onnx, rows=args.rows, seed=args.seed)
     origins = assets.origins
     if assets.saved_model is None:
@@ -43,3 +44,25 @@ def run(args) -> dict:
             f"{metrics['all_negative_top1']:.5f}), AUC {metrics['auc']:.5f}, "
             f"positive rate {metrics['positive_rate']:.4f}")
     return {**assets.as_dict(), "metrics": metrics}
+
+
+def _refuse_without_tensorflow(args) -> None:
+    """Without TensorFlow, one line before anything is resolved: only a user's ONNX and eval set (no
+    SavedModel) can be prepared here."""
+    from widedeep_bench.assets import asset_origin
+    from widedeep_bench.bundle import CLI_REMEDY, TENSORFLOW_MODULES, missing_tensorflow
+    from widedeep_bench.errors import WidedeepError
+
+    saved_model, eval_csv, onnx = (asset_origin(name, value) for name, value in
+                                   (("saved_model", args.saved_model), ("eval_csv", args.eval_csv),
+                                    ("onnx", args.onnx)))
+    purposes = []
+    synthetic = [part for part, needed in (("model", saved_model is None and onnx is None),
+                                           ("eval set", eval_csv is None)) if needed]
+    if synthetic:
+        purposes.append(f"build the synthetic default {' and '.join(synthetic)}")
+    if saved_model is not None or onnx is None:
+        purposes.append("evaluate the TF original")
+    problem = purposes and missing_tensorflow("prepare", purposes, TENSORFLOW_MODULES, remedy=CLI_REMEDY)
+    if problem:
+        raise WidedeepError(problem)
