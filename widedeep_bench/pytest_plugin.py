@@ -82,6 +82,17 @@ def pytest_configure(config):
     config.pluginmanager.register(_OutcomeRecorder(results), "widedeep-outcomes")
 
 
+def pytest_report_header(config):
+    """The suite's version and what the run judges against, at the top of every run of the suite."""
+    from widedeep_bench import __version__
+
+    suite: SuiteConfig | None = config.widedeep_config
+    if suite is None:
+        return None
+    source = f", bundle {suite.bundle}" if suite.bundle is not None else ""
+    return f"widedeep-bench {__version__}: profile {suite.profile.name} ({suite.profile.source}){source}"
+
+
 def _suite_active(config) -> bool:
     """Whether this session runs the conformance suite: a ``--wd-*`` option is on the command line, or a
     path it collects holds (or lies in) the shipped conformance tests, or ``--pyargs`` names them."""

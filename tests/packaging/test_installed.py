@@ -173,3 +173,13 @@ def test_the_readme_accuracy_command_reports_top1_and_fails_below_the_floor(else
     floor = next(gate for gate in saved["gates"] if gate["name"] == accuracy_floor_name("onnxruntime-fp32"))
     assert floor["status"] == "FAIL" and floor["measured"] == pytest.approx(expected, abs=1e-5), floor
     assert saved["widedeep_bench_version"] == __version__ and saved["passed"] is False
+
+
+def test_a_suite_run_names_the_suite_version_and_profile_in_its_header(tmp_path):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("WIDEDEEP_")}
+    environment["WIDEDEEP_CACHE"] = str(tmp_path / "cache")
+    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-p", "no:cacheprovider",
+                           "--wd-batch-sizes", "1024", "widedeep_bench/conformance/test_accuracy.py"], cwd=REPO,
+                          env=environment, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"widedeep-bench {__version__}: profile cpu-default (" in done.stdout
