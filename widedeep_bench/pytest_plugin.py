@@ -3,7 +3,7 @@
 Registered by the package's ``pytest11`` entry point, so it loads wherever the package is installed; it
 stays inert (options and markers only) unless the session collects the shipped conformance tests
 (``widedeep_bench/conformance``, what ``widedeep-bench test`` runs) or a ``--wd-*`` option is given, so
-that other projects' test runs in the same Python are not touched. State lives in one ``SuiteResults`` created in
+that other projects' test runs in the same Python are not touched (``_collects_the_suite``). State lives in one ``SuiteResults`` created in
 ``pytest_configure`` and judged in ``pytest_sessionfinish`` (printed by ``pytest_terminal_summary``,
 saved by ``--wd-report``); under pytest-xdist each worker sends its results to the controller, which
 merges them. The suite fails closed: a runner the run names that cannot run here stops it at
@@ -50,9 +50,10 @@ def pytest_configure(config):
     for name, meaning in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {meaning}")
     config.widedeep_config = None
-    if not _suite_active(config):
+    named = _suite_options_given(config)
+    if not (named or _collects_the_suite(config)):
         return
-    if config.args_source == pytest.Config.ArgsSource.INVOCATION_DIR:
+    if named and config.args_source == pytest.Config.ArgsSource.INVOCATION_DIR:
         # `pytest -m accuracy --wd-saved-model DIR` typed where no test paths are configured (any directory
         # but a checkout of the suite): the tests to run are the shipped conformance suite, not the
         # directory's files. Under xdist the workers get these args from the controller.
@@ -93,17 +94,22 @@ def pytest_report_header(config):
     return f"widedeep-bench {__version__}: profile {suite.profile.name} ({suite.profile.source}){source}"
 
 
-def _suite_active(config) -> bool:
-    """Whether this session runs the conformance suite: a ``--wd-*`` option is on the command line, or a
-    path it collects holds (or lies in) the shipped conformance tests, or ``--pyargs`` names them."""
-    if any(config.getoption(option) is not None for option in OPTIONS):
-        return True
+def _suite_options_given(config) -> bool:
+    """A ``--wd-*`` option on the command line: the session is a run of the suite."""
+    return any(config.getoption(option) is not None for option in OPTIONS)
+
+
+def _collects_the_suite(config) -> bool:
+    """Whether a path the session collects is the shipped conformance tests, lies in them, or is the package
+    or the directory right above it (a checkout's root); or ``--pyargs`` names them. A project whose
+    virtualenv (with this package in it) lies somewhere below its own root does not count: pytest does not
+    collect inside a virtualenv, and that project's tests are not the suite."""
     for arg in config.args:
         target = arg.split("::")[0]
         if config.option.pyargs and target.split(".")[0] == "widedeep_bench":
             return True
         path = Path(config.invocation_params.dir, target).resolve()
-        if path == CONFORMANCE_DIR or CONFORMANCE_DIR in path.parents or path in CONFORMANCE_DIR.parents:
+        if path == CONFORMANCE_DIR or CONFORMANCE_DIR in path.parents or path in CONFORMANCE_DIR.parents[:2]:
             return True
     return False
 
@@ -443,12 +449,21 @@ def pytest_sessionfinish(session, exitstatus):
     report = config.widedeep_config.report
     if report:
         try:
-            results.write_report(Path(report), command=[Path(sys.argv[0]).name, *sys.argv[1:]],
+            results.write_report(Path(report), command=_command_line(config),
                                  session_ok=session.exitstatus == pytest.ExitCode.OK)
         except WidedeepError as exc:  # e.g. the disk filled during the run: one line, and the run fails
             config.widedeep_report_error = str(exc)
             if session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _command_line(config) -> list[str]:
+    """The command the user typed: ``widedeep-bench test ...``, ``pytest ...`` or ``python -m pytest ...``
+    (whose ``sys.argv[0]`` is pytest's ``__main__.py``)."""
+    program = Path(sys.argv[0]).name
+    if program == "__main__.py":
+        return ["python", "-m", "pytest", *config.invocation_params.args]
+    return [program, *sys.argv[1:]]
 
 
 @pytest.hookimpl(optionalhook=True)
