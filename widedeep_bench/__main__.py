@@ -1,7 +1,7 @@
-"""``widedeep-bench <command>`` (or ``widedeep-bench <command>``): the suite's steps by hand.
+"""``widedeep-bench <command>`` (or ``python -m widedeep_bench <command>``): the suite's steps by hand.
 
 Exit codes, the same for every command (``widedeep_bench.errors``): 0 every gate passed (or the step
-succeeded), 1 a gate failed or did not run, 2 bad usage or bad input.
+succeeded), 1 a gate failed or did not run (an interrupted command included), 2 bad usage or bad input.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import os
 import sys
 
 from widedeep_bench import __version__
-from widedeep_bench.errors import EXIT_BAD_INPUT, GatesFailed, WidedeepError
+from widedeep_bench.commands import QUIET_HELP, add_quiet_flag
+from widedeep_bench.errors import EXIT_GATE_FAILED, GatesFailed, WidedeepError
 
 # Each module registers its own subcommand; heavy imports stay inside their run() functions.
 COMMAND_MODULES = ("fetch", "prepare", "preprocess", "convert", "build", "bundle", "report", "test", "bench")
 PROG = "widedeep-bench"
-QUIET_HELP = "no progress bars or narration (also accepted after the command)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,17 +32,28 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"widedeep_bench.commands.{name}").register(subparsers)
-    for command in subparsers.choices.values():  # global flags after the command too: `bench engines -q`
+    for command in subparsers.choices.values():
         command.allow_abbrev = False
-        command.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=QUIET_HELP)
+        if not command.get_default("passthrough"):  # `test` hands -q (and -qq) on to pytest
+            add_quiet_flag(command)  # global flags after the command too: `report FILE -q`
+    for command in _parsers_below(parser):  # an error names the command it is about, not the top level
+        command.set_defaults(usage_parser=command)
     return parser
+
+
+def _parsers_below(parser: argparse.ArgumentParser):
+    for action in parser._actions:  # argparse keeps subcommands as a private action type
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                yield command
+                yield from _parsers_below(command)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, passthrough = parser.parse_known_args(argv)
     if passthrough and not getattr(args, "passthrough", False):  # only `test` hands arguments on (to pytest)
-        parser.error(f"unrecognized arguments: {' '.join(passthrough)}")
+        args.usage_parser.error(f"unrecognized arguments: {' '.join(passthrough)}")
     args.passthrough_args = passthrough
     if args.quiet:
         os.environ["WIDEDEEP_QUIET"] = "1"
@@ -53,9 +64,9 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(exc.result, sort_keys=True))
         print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # nothing it was to do is done, nothing passed
         print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return EXIT_GATE_FAILED
     if isinstance(result, int) and not isinstance(result, bool):  # a command that decides its own exit code
         return result
     if result is not None:

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from widedeep_bench.bench import engine_throughput, gpu_throughput, paired_ratio, preprocess_speed
 from widedeep_bench.bench.targets import DEFAULT_PROFILE
+from widedeep_bench.commands import add_quiet_flag
 from widedeep_bench.errors import GatesFailed, WidedeepError
 from widedeep_bench.measure import TimingPlan
 
-QUIET_HELP = "no progress bars or narration (also accepted before the command)"
 EXIT_CODES = "Exit 0 every target met, 1 one missed or not measured, 2 bad usage or bad input."
 
 
@@ -36,7 +36,7 @@ def register(subparsers) -> None:
 
 def _benchmark_parser(benchmarks, name: str, run, help: str, description: str) -> argparse.ArgumentParser:
     parser = benchmarks.add_parser(name, help=help, description=f"{description} {EXIT_CODES}", allow_abbrev=False)
-    parser.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=QUIET_HELP)
+    add_quiet_flag(parser)
     # `command` names the whole command in the CLI's error lines ("widedeep-bench bench engines: error: ...").
     parser.set_defaults(run=run, command=f"bench {name}")
     return parser
