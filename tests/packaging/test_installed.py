@@ -120,6 +120,22 @@ def test_other_projects_tests_see_an_inert_plugin(elsewhere, tmp_path):
     assert not (tmp_path / "cache").exists()
 
 
+def test_a_project_with_the_package_in_its_own_virtualenv_runs_its_own_tests(installed, tmp_path):
+    """The usual layout, ``project/.venv/.../widedeep_bench``: bare ``pytest`` in the project runs the
+    project's tests, and the suite neither takes the session over nor checks anything."""
+    project = tmp_path / "project"
+    shutil.copytree(installed, project / ".venv" / "site-packages")
+    (project / "test_mine.py").write_text("def test_mine():\n    assert True\n")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("WIDEDEEP_")}
+    environment.update(PYTHONPATH=str(project / ".venv" / "site-packages"), WIDEDEEP_CACHE=str(tmp_path / "cache"))
+    for command in ([BIN / "pytest"], [BIN / "pytest", "."], [sys.executable, "-m", "pytest"]):
+        done = subprocess.run([*map(str, command), "-q", "-p", "no:cacheprovider"], cwd=project, env=environment,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+        assert "widedeep_bench gates" not in done.stdout
+    assert not (tmp_path / "cache").exists()
+
+
 @pytest.mark.parametrize("arguments, expected", [
     (["--wd-perf-rounds", "abc"], 2),  # pytest's usage error: bad usage or input
     (["-k", "no_test_has_this_name"], 1),  # nothing collected: nothing was measured, so nothing passed
@@ -127,6 +143,46 @@ def test_other_projects_tests_see_an_inert_plugin(elsewhere, tmp_path):
 def test_the_test_command_maps_pytest_exit_statuses_to_the_clis(elsewhere, installed, arguments, expected):
     done = elsewhere(installed / "bin" / "widedeep-bench", "test", "-p", "no:randomly", *arguments)
     assert done.returncode == expected, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("pytest_status, expected", [(0, 0), (1, 1), (2, 1), (3, 1), (4, 2), (5, 1)],
+                         ids=["passed", "failed", "interrupted", "internal-error", "usage-error", "none-collected"])
+def test_only_a_clean_pytest_run_exits_0_and_only_a_usage_error_exits_2(pytest_status, expected):
+    from widedeep_bench.commands.test import exit_code
+
+    assert exit_code(pytest_status) == expected
+
+
+def test_the_test_command_is_not_steered_by_a_project_configuration_above_the_package(installed, tmp_path):
+    """Installed under a project whose pytest configuration adds options the suite's run does not have: the
+    shipped suite runs with its own configuration."""
+    project = tmp_path / "project"
+    site = project / ".venv" / "site-packages"
+    shutil.copytree(installed, site)
+    (project / "pyproject.toml").write_text('[tool.pytest.ini_options]\naddopts = "--no-such-plugin-option"\n')
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("WIDEDEEP_")}
+    environment.update(PYTHONPATH=str(site), WIDEDEEP_CACHE=str(tmp_path / "cache"))
+    done = subprocess.run([str(site / "bin" / "widedeep-bench"), "test", "-m", "accuracy", "--collect-only", "-q",
+                           "--wd-batch-sizes", "1024"], cwd=project, env=environment, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0 and "test_engine_accuracy[onnxruntime-fp32]" in done.stdout, \
+        done.stdout[-2000:] + done.stderr[-2000:]
+
+
+def test_the_test_command_loads_what_it_needs_when_plugin_autoloading_is_off(elsewhere, installed, monkeypatch):
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    done = elsewhere(installed / "bin" / "widedeep-bench", "test", "-m", "perf", "--collect-only", "-q",
+                     "--wd-batch-sizes", "1024")
+    assert done.returncode == 0 and "test_throughput[" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--bundle", "no-such-dir"], "--bundle='no-such-dir': no such directory"),
+    (["--bundle", "a", "--wd-bundle", "b"], "--bundle and --wd-bundle both name a bundle: give one"),
+], ids=["missing-bundle", "two-bundles"])
+def test_a_bad_bundle_argument_is_one_line_naming_the_option_typed(elsewhere, installed, arguments, message):
+    done = elsewhere(installed / "bin" / "widedeep-bench", "test", *arguments)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
 
 
 def test_global_flags_are_accepted_after_the_command(elsewhere, installed, tmp_path):
@@ -138,6 +194,7 @@ def test_global_flags_are_accepted_after_the_command(elsewhere, installed, tmp_p
     assert "no gate was evaluated" in after.stderr
     unknown = elsewhere(script, "report", str(report), "--no-such-flag")
     assert unknown.returncode == 2 and "unrecognized arguments: --no-such-flag" in unknown.stderr
+    assert "usage: widedeep-bench report" in unknown.stderr  # the usage of the command it is about
 
 
 @pytest.mark.slow
