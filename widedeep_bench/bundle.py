@@ -92,10 +92,6 @@ class Bundle:
         return self.directory / ONNX
 
     @property
-    def ixrt_onnx(self) -> Path:
-        return self.directory / IXRT_ONNX
-
-    @property
     def reference(self) -> Path:
         return self.directory / REFERENCE
 
@@ -167,9 +163,10 @@ def _read_manifest(path: Path, fail) -> dict:
         raise fail(f"{MANIFEST} has bundle_version {manifest['bundle_version']!r}; widedeep-bench {__version__} "
                    f"reads bundle_version {BUNDLE_VERSION} only (written by widedeep-bench "
                    f"{manifest.get('widedeep_bench', '?')}): write the bundle again with this version")
-    files = manifest.get("files")
-    if not isinstance(files, dict):
-        raise fail(f"{MANIFEST} has no files table")
+    for table in ("files", "made_from", "machine"):  # read later (the report's bundle section): tables or nothing
+        if not isinstance(manifest.get(table), dict):
+            raise fail(f"{MANIFEST}: {table} is not a table: {manifest.get(table)!r}")
+    files = manifest["files"]
     for name in BUNDLE_FILES:
         if name not in files:
             raise fail(f"{MANIFEST} lists no {name}; a bundle holds {list(BUNDLE_FILES)}")
@@ -286,13 +283,14 @@ def _references(assets: Assets, rows, onnx: Path) -> dict:
 
 
 def _write_manifest(staging: Path, made_from: dict, conversions: dict, command) -> None:
-    from widedeep_bench.environment import REPORTED_PACKAGES, machine, package_versions
+    from widedeep_bench.environment import machine, provenance
 
     files = {path.name: {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
              for path in sorted(staging.iterdir())}
+    software = provenance()
     manifest = {"bundle_version": BUNDLE_VERSION, "files": files, "made_from": made_from,
                 "conversions": conversions, "references": list(REFERENCE_NAMES),
-                "widedeep_bench": __version__, "packages": package_versions(REPORTED_PACKAGES),
-                "machine": machine(), "command": list(command),
+                "widedeep_bench": software["widedeep_bench_version"], "packages": software["versions"],
+                "git_commit": software["git_commit"], "machine": machine(), "command": list(command),
                 "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")

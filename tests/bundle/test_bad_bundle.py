@@ -82,6 +82,12 @@ def test_an_unknown_bundle_version_is_named(bundle_copy, run_device):
     assert "written by widedeep-bench 9.0" in line
 
 
+@pytest.mark.parametrize("table", ["made_from", "machine", "files"])
+def test_a_manifest_table_of_the_wrong_type_is_one_line(bundle_copy, run_device, table):
+    edit_manifest(bundle_copy, lambda manifest: manifest.update({table: "oops"}))
+    assert f"manifest.json: {table} is not a table: 'oops'" in one_error_line(run_device("--wd-bundle", bundle_copy))
+
+
 def test_a_manifest_listing_a_path_outside_the_bundle_is_refused(bundle_copy, run_device):
     edit_manifest(bundle_copy, lambda manifest: manifest["files"].update({"../x": {"bytes": 1, "sha256": "0"}}))
     assert "manifest.json lists '../x', which is not a bundle file" in one_error_line(
