@@ -60,3 +60,29 @@ def test_a_plan_the_timing_module_refuses_is_a_usage_error(bench_command, capsys
     assert bench_command("engines", *argv) == 2
     err = capsys.readouterr().err
     assert "widedeep-bench bench engines: error: --rounds, --warmup, --duration, --warmup-s: " in err and words in err
+
+
+@pytest.mark.parametrize("name", sorted(BENCHMARKS))
+def test_a_json_path_that_cannot_be_written_is_refused_before_measuring(bench_command, capsys, tmp_path, name,
+                                                                        monkeypatch):
+    module = BENCHMARKS[name]
+    monkeypatch.setattr(module, "run", lambda args: pytest.fail("measured before checking --json"))
+    assert bench_command(name, "--json", str(tmp_path), *(["--cpu"] if name == "gpu" else [])) == 2
+    assert f"--json {tmp_path}: is a directory" in capsys.readouterr().err
+    not_ours = tmp_path / "notes.json"
+    not_ours.write_text('{"mine": true}')
+    assert bench_command(name, "--json", str(not_ours), *(["--cpu"] if name == "gpu" else [])) == 2
+    assert "exists and is not a benchmark JSON; refusing to replace it" in capsys.readouterr().err
+    assert not_ours.read_text() == '{"mine": true}'
+
+
+def test_an_earlier_benchmark_json_is_removed_before_a_run_that_then_fails(bench_command, tmp_path, monkeypatch):
+    earlier = tmp_path / "engine_throughput.json"
+    earlier.write_text('{"benchmark": "engine_throughput", "passed": true}')
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine_throughput, "run", interrupted)
+    assert bench_command("engines", "--json", str(earlier)) == 1
+    assert not earlier.exists()

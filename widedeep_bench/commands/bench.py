@@ -11,6 +11,7 @@ this module reads the command line.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from widedeep_bench.bench import engine_throughput, gpu_throughput, paired_ratio, preprocess_speed
@@ -60,6 +61,7 @@ def _add_preprocess(benchmarks) -> None:
 
 
 def run_preprocess(args) -> dict:
+    _clear_json(args.json)
     args.plan = timing_plan(args)
     if args.plan.min_duration_s > 0 and args.plan.min_warmup_rounds == 0:
         raise WidedeepError("--duration needs --warmup 1 or more: the round count is planned from the warm-up's time")
@@ -85,6 +87,7 @@ def _add_engines(benchmarks) -> None:
 
 
 def run_engines(args) -> dict:
+    _clear_json(args.json)
     if args.batch < 1:
         raise WidedeepError("--batch must be at least 1")
     args.plan = timing_plan(args)
@@ -114,6 +117,7 @@ def _add_paired_ratio(benchmarks) -> None:
 
 
 def run_paired_ratio(args) -> dict:
+    _clear_json(args.json)
     if args.runs < 2 or args.batch < 1 or (args.threads is not None and args.threads < 1):
         raise WidedeepError("--runs must be at least 2 (a spread needs two runs), --batch and --threads at least 1")
     _check_models(args)
@@ -188,12 +192,34 @@ def check_gpu(args) -> None:
 
 
 def run_gpu(args) -> dict:
+    _clear_json(args.json)
     check_gpu(args)
     refusal = gpu_throughput.torch_device_or_refusal(args.cpu)
     if refusal is not None:
         raise WidedeepError(refusal)
     report = gpu_throughput.run(args)
     return _verdict(report, gpu_throughput.misses(report), args.json)
+
+
+def _clear_json(path: Path | None) -> None:
+    """Before anything is measured: a ``--json`` that can never be written is one line, and an earlier
+    benchmark JSON there is removed, so a run that fails or is interrupted never leaves another run's
+    figures where this run's would be. Any other file there is refused, never replaced."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise WidedeepError(f"--json {path}: is a directory; expected the path of a file to write")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise WidedeepError(f"--json {path}: {path.parent} is not a directory")
+    if not path.exists():
+        return
+    try:
+        earlier = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        earlier = None
+    if not (isinstance(earlier, dict) and "benchmark" in earlier):
+        raise WidedeepError(f"--json {path}: exists and is not a benchmark JSON; refusing to replace it")
+    path.unlink()
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
