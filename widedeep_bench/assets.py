@@ -231,34 +231,39 @@ CHECKS = {
 }
 
 
+def _source(name: str, option: str | os.PathLike | None, option_flag: str) -> tuple[str, Path | None, str]:
+    """The resolution order of a user's asset, written once: option, then environment variable, then the
+    copy fetched into the cache. Returns ``(origin, path, label)``; for "fetched" the path is None (finding
+    and verifying that copy is the caller's choice of cost)."""
+    if option is not None:
+        return "option", Path(option).expanduser(), option_flag
+    env = SEED_ASSETS[name].env
+    if os.environ.get(env):
+        return "env", Path(os.environ[env]).expanduser(), f"{env}={os.environ[env]}"
+    return "fetched", None, f"fetched {name}"
+
+
 def asset_origin(name: str, option: str | os.PathLike | None) -> str | None:
     """Where asset ``name`` would come from before the synthetic default, without reading or verifying
     it: "option", "env", "fetched" (a copy is in the cache) or None. Cheap enough for deciding, at
     configuration, what a run will need (``user_asset`` checks the file when it is resolved)."""
+    origin, _, _ = _source(name, option, "")
+    if origin != "fetched":
+        return origin
     seed = SEED_ASSETS[name]
-    if option is not None:
-        return "option"
-    if os.environ.get(seed.env):
-        return "env"
-    if download_path(name).exists() or (seed.unpack and unpacked_dir().exists()):
-        return "fetched"
-    return None
+    return "fetched" if download_path(name).exists() or (seed.unpack and unpacked_dir().exists()) else None
 
 
 def user_asset(name: str, option: str | os.PathLike | None,
                option_names: OptionNames = OptionNames()) -> tuple[Path, str] | None:
-    """The user's copy of asset ``name`` and its origin, by option, then environment, then cache;
+    """The user's copy of asset ``name`` and its origin (``_source``'s order), checked;
     ``option_names`` says how the option is spelled in messages."""
-    option_flag = getattr(option_names, name)
-    if option is not None:
-        return CHECKS[name](Path(option).expanduser(), option_flag), "option"
-    env = SEED_ASSETS[name].env
-    if os.environ.get(env):
-        return CHECKS[name](Path(os.environ[env]).expanduser(), f"{env}={os.environ[env]}"), "env"
-    fetched = fetched_asset(name)
-    if fetched is not None:
-        return CHECKS[name](fetched, f"fetched {name}"), "fetched"
-    return None
+    origin, path, label = _source(name, option, getattr(option_names, name))
+    if origin == "fetched":
+        path = fetched_asset(name)
+        if path is None:
+            return None
+    return CHECKS[name](path, label), origin
 
 
 def resolve_assets(saved_model=None, eval_csv=None, onnx=None, *, rows: int | None = None,

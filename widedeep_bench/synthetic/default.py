@@ -73,7 +73,7 @@ def _version(module: str) -> str:
     tensorflow-cpu), read from its metadata so that the cache key costs no TensorFlow import."""
     distributions = _distributions().get(module)
     if not distributions:
-        raise WidedeepError(f"{module} is not installed; the synthetic default needs it (pip install "widedeep-bench[reference]")")
+        raise WidedeepError(f"{module} is not installed; the synthetic default needs it (pip install 'widedeep-bench[reference]')")
     return metadata.version(distributions[0])
 
 
