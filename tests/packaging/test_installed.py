@@ -70,10 +70,10 @@ def test_widedeep_bench_version(elsewhere, installed):
 
 def test_the_profiles_and_conformance_tests_ship_in_the_package(installed):
     shipped = {path.relative_to(installed / "widedeep_bench").as_posix()
-               for path in (installed / "widedeep_bench").rglob("*") if path.suffix in (".toml", ".py")}
+               for path in (installed / "widedeep_bench").rglob("*") if path.suffix in (".toml", ".py", ".ini")}
     assert {"profiles/cpu-default.toml", "profiles/mr-v100-ixrt-fp16.toml", "profiles/h100-torch.toml",
             "conformance/test_accuracy.py", "conformance/test_parity.py", "conformance/test_perf.py",
-            "conformance/test_conversion.py", "pytest_plugin.py"} <= shipped
+            "conformance/test_conversion.py", "conformance/suite.ini", "pytest_plugin.py"} <= shipped
 
 
 @pytest.mark.parametrize("pytest_command", [[BIN / "pytest"], [sys.executable, "-m", "pytest"]],
