@@ -39,7 +39,7 @@ def _benchmark_parser(benchmarks, name: str, run, help: str, description: str) -
     parser = benchmarks.add_parser(name, help=help, description=f"{description} {EXIT_CODES}", allow_abbrev=False)
     add_quiet_flag(parser)
     # `command` names the whole command in the CLI's error lines ("widedeep-bench bench engines: error: ...").
-    parser.set_defaults(run=run, command=f"bench {name}")
+    parser.set_defaults(run=_json_checked_first(run), command=f"bench {name}")
     return parser
 
 
@@ -61,13 +61,11 @@ def _add_preprocess(benchmarks) -> None:
 
 
 def run_preprocess(args) -> dict:
-    _clear_json(args.json)
     args.plan = timing_plan(args)
     if args.plan.min_duration_s > 0 and args.plan.min_warmup_rounds == 0:
         raise WidedeepError("--duration needs --warmup 1 or more: the round count is planned from the warm-up's time")
     args.profile_source, args.targets = preprocess_speed.targets_in(args.profile)
-    report = preprocess_speed.run(args)
-    return _verdict(report, preprocess_speed.misses(report), args.json)
+    return _measure_and_judge(preprocess_speed, args)
 
 
 def _add_engines(benchmarks) -> None:
@@ -87,14 +85,12 @@ def _add_engines(benchmarks) -> None:
 
 
 def run_engines(args) -> dict:
-    _clear_json(args.json)
     if args.batch < 1:
         raise WidedeepError("--batch must be at least 1")
     args.plan = timing_plan(args)
     args.profile_source, args.targets = engine_throughput.targets_in(args.profile)
     _check_models(args)
-    report = engine_throughput.run(args)
-    return _verdict(report, engine_throughput.misses(report), args.json)
+    return _measure_and_judge(engine_throughput, args)
 
 
 def _add_paired_ratio(benchmarks) -> None:
@@ -117,14 +113,12 @@ def _add_paired_ratio(benchmarks) -> None:
 
 
 def run_paired_ratio(args) -> dict:
-    _clear_json(args.json)
     if args.runs < 2 or args.batch < 1 or (args.threads is not None and args.threads < 1):
         raise WidedeepError("--runs must be at least 2 (a spread needs two runs), --batch and --threads at least 1")
     _check_models(args)
     args.plan = timing_plan(args)
     args.profile_source, args.targets = paired_ratio.targets_in(args.profile, args.load)
-    report = paired_ratio.run(args)
-    return _verdict(report, paired_ratio.misses(report), args.json)
+    return _measure_and_judge(paired_ratio, args)
 
 
 def _add_gpu(benchmarks) -> None:
@@ -192,13 +186,19 @@ def check_gpu(args) -> None:
 
 
 def run_gpu(args) -> dict:
-    _clear_json(args.json)
     check_gpu(args)
     refusal = gpu_throughput.torch_device_or_refusal(args.cpu)
     if refusal is not None:
         raise WidedeepError(refusal)
-    report = gpu_throughput.run(args)
-    return _verdict(report, gpu_throughput.misses(report), args.json)
+    return _measure_and_judge(gpu_throughput, args)
+
+
+def _json_checked_first(run):
+    """``run`` after ``_clear_json(args.json)``: every benchmark checks its output before anything else."""
+    def checked(args) -> dict:
+        _clear_json(args.json)
+        return run(args)
+    return checked
 
 
 def _clear_json(path: Path | None) -> None:
@@ -264,10 +264,12 @@ def _add_profile_option(parser: argparse.ArgumentParser, option: str = "--profil
                              "tables judge the figures (default %(default)s)")
 
 
-def _verdict(report: dict, misses: list[str], json_path: Path | None) -> dict:
-    """The command's last stdout line: the benchmark, passed or not and why not, the figures its targets
-    judged, the CPU they were measured on, where the JSON went. With a miss it comes with ``GatesFailed``
-    (exit 1) instead of a plain return."""
+def _measure_and_judge(benchmark, args) -> dict:
+    """Run ``benchmark`` (its module) and return the command's last stdout line: the benchmark, passed or
+    not and why not, the figures its targets judged, the CPU they were measured on, where the JSON went.
+    With a miss it comes with ``GatesFailed`` (exit 1) instead of a plain return."""
+    report = benchmark.run(args)
+    misses, json_path = benchmark.misses(report), args.json
     machine = report["machine"]
     summary = {"benchmark": report["benchmark"], "passed": not misses, "misses": misses,
                "figures": {verdict["metric"]: verdict["measured"] for verdict in report["targets"]},
