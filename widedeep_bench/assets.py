@@ -254,6 +254,19 @@ def asset_origin(name: str, option: str | os.PathLike | None) -> str | None:
     return "fetched" if download_path(name).exists() or (seed.unpack and unpacked_dir().exists()) else None
 
 
+def asset_origins(saved_model, eval_csv, onnx) -> tuple[str | None, str | None, str | None]:
+    """``asset_origin`` of the SavedModel, the eval.csv and the ONNX, in that order."""
+    return (asset_origin("saved_model", saved_model), asset_origin("eval_csv", eval_csv),
+            asset_origin("onnx", onnx))
+
+
+def synthetic_parts(saved_model_origin, eval_csv_origin, onnx_origin) -> list[str]:
+    """The parts of the synthetic default ``resolve_assets`` will build for these origins: the model when the
+    user gives neither a SavedModel nor an ONNX, the eval set when the user gives no eval.csv."""
+    return [part for part, needed in (("model", saved_model_origin is None and onnx_origin is None),
+                                      ("eval set", eval_csv_origin is None)) if needed]
+
+
 def user_asset(name: str, option: str | os.PathLike | None,
                option_names: OptionNames = OptionNames()) -> tuple[Path, str] | None:
     """The user's copy of asset ``name`` and its origin (``_source``'s order), checked;

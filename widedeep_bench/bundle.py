@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from widedeep_bench import __version__
-from widedeep_bench.assets import Assets
+from widedeep_bench.assets import Assets, synthetic_parts
 from widedeep_bench.digests import file_sha256
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.progress import say
@@ -67,6 +67,12 @@ def missing_tensorflow(subject: str, purposes: list[str], modules, *, remedy: st
             return (f"{subject} needs TensorFlow to {_words(purposes)}, and {module} is not importable here "
                     f"({cause}): install widedeep-bench[reference], or {remedy}")
     return None
+
+
+def synthetic_default_purposes(saved_model_origin, eval_csv_origin, onnx_origin) -> list[str]:
+    """What ``missing_tensorflow`` says building the synthetic default is for, where the run builds it."""
+    parts = synthetic_parts(saved_model_origin, eval_csv_origin, onnx_origin)
+    return [f"build the synthetic default {' and '.join(parts)}"] if parts else []
 
 
 def _words(items: list[str]) -> str:

@@ -177,17 +177,13 @@ def _refuse_what_needs_absent_tensorflow(suite: SuiteConfig) -> None:
     before collection, rather than a fixture's traceback in every test."""
     if suite.bundle is not None:
         return
-    from widedeep_bench.assets import asset_origin
-    from widedeep_bench.bundle import CONVERSION_MODULES, TENSORFLOW_MODULES, missing_tensorflow
+    from widedeep_bench.assets import asset_origins
+    from widedeep_bench.bundle import (CONVERSION_MODULES, TENSORFLOW_MODULES, missing_tensorflow,
+                                       synthetic_default_purposes)
 
-    saved_model, eval_csv, onnx = (asset_origin(name, value) for name, value in
-                                   (("saved_model", suite.saved_model), ("eval_csv", suite.eval_csv),
-                                    ("onnx", suite.onnx)))
-    purposes = []
-    synthetic = [part for part, needed in (("model", saved_model is None and onnx is None),
-                                           ("eval set", eval_csv is None)) if needed]
-    if synthetic:
-        purposes.append(f"build the synthetic default {' and '.join(synthetic)}")
+    origins = asset_origins(suite.saved_model, suite.eval_csv, suite.onnx)
+    saved_model, _, onnx = origins
+    purposes = synthetic_default_purposes(*origins)
     if onnx is None:
         purposes.append("convert the SavedModel")
     if (saved_model is not None or onnx is None) and not suite.reference:

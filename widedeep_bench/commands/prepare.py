@@ -49,18 +49,13 @@ def run(args) -> dict:
 def _refuse_without_tensorflow(args) -> None:
     """Without TensorFlow, one line before anything is resolved: only a user's ONNX and eval set (no
     SavedModel) can be prepared here."""
-    from widedeep_bench.assets import asset_origin
-    from widedeep_bench.bundle import CLI_REMEDY, TENSORFLOW_MODULES, missing_tensorflow
+    from widedeep_bench.assets import asset_origins
+    from widedeep_bench.bundle import CLI_REMEDY, TENSORFLOW_MODULES, missing_tensorflow, synthetic_default_purposes
     from widedeep_bench.errors import WidedeepError
 
-    saved_model, eval_csv, onnx = (asset_origin(name, value) for name, value in
-                                   (("saved_model", args.saved_model), ("eval_csv", args.eval_csv),
-                                    ("onnx", args.onnx)))
-    purposes = []
-    synthetic = [part for part, needed in (("model", saved_model is None and onnx is None),
-                                           ("eval set", eval_csv is None)) if needed]
-    if synthetic:
-        purposes.append(f"build the synthetic default {' and '.join(synthetic)}")
+    origins = asset_origins(args.saved_model, args.eval_csv, args.onnx)
+    saved_model, _, onnx = origins
+    purposes = synthetic_default_purposes(*origins)
     if saved_model is not None or onnx is None:
         purposes.append("evaluate the TF original")
     problem = purposes and missing_tensorflow("prepare", purposes, TENSORFLOW_MODULES, remedy=CLI_REMEDY)
