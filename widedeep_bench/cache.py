@@ -223,3 +223,34 @@ def write_json(target: Path, obj: object) -> None:
     """Write ``obj`` as indented JSON to ``target`` atomically."""
     with atomic_file(target) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+# --- outputs a run writes outside the cache (reports, benchmark JSON) ----------------------------------
+
+def check_output_path(path: Path, label: str) -> None:
+    """Before anything is measured: an output path that can never be written is one line. ``label`` names it
+    as the user gave it (``--json out.json``, ``--wd-report='r.json'``)."""
+    if path.is_dir():
+        raise WidedeepError(f"{label}: is a directory; expected the path of a file to write")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise WidedeepError(f"{label}: {path.parent} is not a directory")
+
+
+def remove_earlier_output(path: Path, label: str, what: str, is_earlier: Callable[[object], bool]) -> None:
+    """Remove what an earlier run left at ``path``, so that a run ending without a result (a bad option, an
+    interruption) never leaves another run's figures or ``"passed": true`` where its own would be. Only a
+    file ``is_earlier`` accepts (given its JSON, or None for an empty file) is removed; anything else (an
+    input given here by mistake) is refused, never replaced."""
+    if not path.exists():
+        return
+    try:
+        earlier = json.loads(path.read_bytes()) if path.stat().st_size else None
+        ours = is_earlier(earlier)
+    except (OSError, ValueError):
+        ours = False
+    if not ours:
+        raise WidedeepError(f"{label}: exists and is not {what}; refusing to replace it")
+    try:
+        path.unlink()
+    except OSError as exc:
+        raise WidedeepError(f"{label}: cannot replace it ({os_error_cause(exc)})") from exc

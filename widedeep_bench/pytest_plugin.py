@@ -118,37 +118,22 @@ def _check_output_paths(config) -> None:
     """Before anything is measured: an output path that can never be written is one line, and a report an
     earlier run left at ``--wd-report`` is removed, so a run that ends without a verdict (a bad option, an
     interrupted session) never leaves another run's ``"passed": true`` where this run's would be."""
-    from widedeep_bench.cache import os_error_cause
+    from widedeep_bench.cache import check_output_path, remove_earlier_output
     from widedeep_bench.suite.config import given
 
     for option in ("--wd-report", "--wd-save-reference"):
         output = given(config, option)
         if not output.value:
             continue
-        path = Path(output.value)
-        if path.is_dir():
-            raise WidedeepError(f"{output.name}={output.value!r}: is a directory; expected the path of a file to write")
-        if path.parent.exists() and not path.parent.is_dir():
-            raise WidedeepError(f"{output.name}={output.value!r}: {path.parent} is not a directory")
-        if option == "--wd-report" and not hasattr(config, "workerinput") and path.exists():
-            if not _is_empty_or_report(path):  # e.g. an input given here by mistake: never removed
-                raise WidedeepError(f"{output.name}={output.value!r}: exists and is not a widedeep_bench report; "
-                                    f"refusing to replace it")
-            try:
-                path.unlink()
-            except OSError as exc:
-                raise WidedeepError(f"{output.name}={output.value!r}: cannot replace it "
-                                    f"({os_error_cause(exc)})") from exc
+        path, label = Path(output.value), f"{output.name}={output.value!r}"
+        check_output_path(path, label)
+        if option == "--wd-report" and not hasattr(config, "workerinput"):
+            remove_earlier_output(path, label, "a widedeep_bench report", _is_empty_or_report)
 
 
-def _is_empty_or_report(path: Path) -> bool:
-    try:
-        if path.stat().st_size == 0:
-            return True
-        saved = json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return False
-    return isinstance(saved, dict) and "report_version" in saved
+def _is_empty_or_report(earlier) -> bool:
+    """An empty file, or a report of this suite."""
+    return earlier is None or (isinstance(earlier, dict) and "report_version" in earlier)
 
 
 def _refuse_what_cannot_run(config, suite: SuiteConfig) -> None:

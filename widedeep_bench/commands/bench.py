@@ -11,11 +11,11 @@ this module reads the command line.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from widedeep_bench.bench import engine_throughput, gpu_throughput, paired_ratio, preprocess_speed
 from widedeep_bench.bench.targets import DEFAULT_PROFILE
+from widedeep_bench.cache import check_output_path, remove_earlier_output
 from widedeep_bench.commands import add_quiet_flag
 from widedeep_bench.errors import GatesFailed, WidedeepError
 from widedeep_bench.measure import TimingPlan
@@ -207,19 +207,9 @@ def _clear_json(path: Path | None) -> None:
     figures where this run's would be. Any other file there is refused, never replaced."""
     if path is None:
         return
-    if path.is_dir():
-        raise WidedeepError(f"--json {path}: is a directory; expected the path of a file to write")
-    if path.parent.exists() and not path.parent.is_dir():
-        raise WidedeepError(f"--json {path}: {path.parent} is not a directory")
-    if not path.exists():
-        return
-    try:
-        earlier = json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        earlier = None
-    if not (isinstance(earlier, dict) and "benchmark" in earlier):
-        raise WidedeepError(f"--json {path}: exists and is not a benchmark JSON; refusing to replace it")
-    path.unlink()
+    check_output_path(path, f"--json {path}")
+    remove_earlier_output(path, f"--json {path}", "a benchmark JSON",
+                          lambda earlier: isinstance(earlier, dict) and "benchmark" in earlier)
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
