@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from widedeep_bench.cache import check_cache_root
+from widedeep_bench.conformance import DIRECTORY as CONFORMANCE_DIR
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.suite.config import OPTIONS, SuiteConfig
 from widedeep_bench.suite.results import SuiteResults
@@ -37,7 +38,6 @@ def pytest_addoption(parser):
                         help=f"{spec.help}{shown}; environment: {spec.env}")
 
 
-CONFORMANCE_DIR = Path(__file__).resolve().parent / "conformance"
 MARKERS = {
     "conversion": "conversion stages (export, simplify, deploy, dynamic) and their validation",
     "parity": "engines against the TF original (or a saved reference) on the same real rows",

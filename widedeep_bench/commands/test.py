@@ -14,9 +14,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from widedeep_bench.conformance import DIRECTORY as CONFORMANCE_DIR
 from widedeep_bench.errors import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_OK, WidedeepError
 
-CONFORMANCE_DIR = Path(__file__).resolve().parents[1] / "conformance"
 SUITE_INI = CONFORMANCE_DIR / "suite.ini"
 PLUGIN_MODULE = "widedeep_bench.pytest_plugin"
 # What the suite needs loaded when PYTEST_DISABLE_PLUGIN_AUTOLOAD keeps pytest from loading entry points.
