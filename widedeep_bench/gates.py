@@ -73,6 +73,46 @@ def conversion_gate_name(stage: str) -> str:
     return f"conversion stage {stage}: max |p_onnx - p_tf|"
 
 
+def scenario_case(gate) -> str:
+    """The case of a ``profiles.ScenarioGate``: "Offline onnxruntime-fp32"."""
+    return f"{gate.scenario} {gate.backend}-{gate.precision}"
+
+
+def scenario_valid_name(case: str) -> str:
+    return f"scenario {case}: LoadGen VALID"
+
+
+def scenario_throughput_name(case: str) -> str:
+    return f"scenario {case}: samples/s >= profile minimum"
+
+
+def scenario_latency_name(case: str, qps: float, latency_ms: float) -> str:
+    return f"scenario {case} at {qps:g} QPS: p99 <= {latency_ms:g} ms"
+
+
+def scenario_accuracy_name(case: str, tier: float) -> str:
+    return f"scenario {case}: AUC >= {tier:g}% of TF original"
+
+
+def scenario_gate_names(gate) -> list[str]:
+    """Names of the gates a ``profiles.ScenarioGate`` evaluates, in the order the rules return them: its
+    performance run's (VALID, then samples/s or Server's p99 latency) and its accuracy run's."""
+    case, names = scenario_case(gate), []
+    if _judges_performance(gate):
+        names.append(scenario_valid_name(case))
+    if gate.min_samples_per_s is not None:
+        names.append(scenario_throughput_name(case))
+    if gate.min_qps is not None:
+        names.append(scenario_latency_name(case, gate.min_qps, gate.latency_ms))
+    if gate.accuracy_tier is not None:
+        names.append(scenario_accuracy_name(case, gate.accuracy_tier))
+    return names
+
+
+def _judges_performance(gate) -> bool:
+    return gate.min_samples_per_s is not None or gate.min_qps is not None
+
+
 # --- results ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -146,6 +186,36 @@ def perf_gates(case: str, batch: int, profile_gates, *, samples_per_s: float, ra
 
 def conversion_gate(stage: str, max_abs_error: float, atol: float, *, method: str) -> GateResult:
     return evaluate(conversion_gate_name(stage), max_abs_error, "<=", atol, method=method)
+
+
+def scenario_performance_gates(case: str, gate, *, valid: bool, validity: str, samples_per_s: float | None,
+                               p99_ms: float | None, method: str) -> list[GateResult]:
+    """The gates of one LoadGen performance run of ``gate`` (a ``profiles.ScenarioGate``), from LoadGen's
+    verdict and figures: VALID, which an INVALID run fails whatever its figures; samples/s >= the gate's
+    ``min_samples_per_s``; for Server at ``min_qps``, the p99 latency (ms) <= ``latency_ms``. A figure
+    LoadGen did not report (None) fails. A gate that judges accuracy only has none here."""
+    if not _judges_performance(gate):
+        return []
+    results = [evaluate(scenario_valid_name(case), 1.0 if valid else 0.0, ">=", 1.0, unit="VALID",
+                        method=f"{method}; LoadGen said {validity}")]
+    if gate.min_samples_per_s is not None:
+        results.append(evaluate(scenario_throughput_name(case), _reported(samples_per_s), ">=",
+                                gate.min_samples_per_s, unit="samples/s", method=method))
+    if gate.min_qps is not None:
+        results.append(evaluate(scenario_latency_name(case, gate.min_qps, gate.latency_ms), _reported(p99_ms),
+                                "<=", gate.latency_ms, unit="ms", method=method))
+    return results
+
+
+def scenario_accuracy_gate(case: str, tier: float, *, auc: float | None, tf_auc: float, method: str) -> GateResult:
+    """A LoadGen accuracy run's AUC >= ``tier``/100 x the TF original's AUC on the same rows (MLPerf's 99 and
+    99.9 tiers). A missing AUC (None) fails."""
+    return evaluate(scenario_accuracy_name(case, tier), _reported(auc), ">=", tier / 100 * tf_auc,
+                    method=f"{method}; TF original on the same rows: {tf_auc:.5f}")
+
+
+def _reported(figure: float | None) -> float:
+    return math.nan if figure is None else figure
 
 
 # --- the session's book and verdict -------------------------------------------------------------

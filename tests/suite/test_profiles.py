@@ -137,7 +137,8 @@ def test_an_unknown_key_is_refused_naming_its_table_and_the_schemas_keys(tmp_pat
     message = refused(tmp_path, text)
     if schema is Profile and table.startswith("["):
         schema = AccuracyGates  # top1_floorr is written under [accuracy]
-    keys = sorted({"targets": "target"}.get(f.name, f.name) for f in fields(schema) if f.name != "source")
+    keys = sorted({"targets": "target", "scenarios": "scenario"}.get(f.name, f.name) for f in fields(schema)
+                  if f.name != "source")
     assert f": {table}: unknown key; allowed: {keys}" in message
 
 

@@ -1,13 +1,13 @@
 """Hardware profiles: small TOML files naming the runners, precisions, batch sizes and the gates.
 
 A profile is found by name among the files shipped beside this module (``widedeep_bench/profiles/<name>.toml``)
-or given as a path. The schema is
-the four dataclasses below, written down once: each field is a key (``Profile`` the top level,
-``AccuracyGates`` the ``[accuracy]`` table, ``PerfGate`` each ``[[perf]]``, ``BenchmarkTarget`` each
-``[[target]]``), its comment says what it means and which values are allowed, and a field with a
-default is optional. The keys ``load_profile`` accepts are read from these fields (``toml_keys``);
-anything else is refused with the file, the table and the allowed keys, so a typo can never make a
-gate silently not apply. ``docs/profiles.md`` shows a whole file.
+or given as a path. The schema is the five dataclasses below, written down once: each field is a key
+(``Profile`` the top level, ``AccuracyGates`` the ``[accuracy]`` table, ``PerfGate`` each ``[[perf]]``,
+``ScenarioGate`` each ``[[scenario]]`` (an MLPerf LoadGen run), ``BenchmarkTarget`` each ``[[target]]``), its
+comment says what it means and which values are allowed, and a field with a default is optional. The keys
+``load_profile`` accepts are read from these fields (``toml_keys``); anything else is refused with the file,
+the table and the allowed keys, so a typo can never make a gate silently not apply. ``docs/profiles.md``
+shows a whole file.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Callable, NoReturn
 
 from widedeep_bench.engines.registry import RUNNERS
 from widedeep_bench.errors import WidedeepError
+from widedeep_bench.loadgen.scenarios import DEFAULT_LATENCY_MS, SCENARIOS
 
 PROFILE_DIR = Path(__file__).resolve().parent  # the shipped profiles: <name>.toml beside this module
 PRECISIONS = ("fp32", "fp16")
@@ -43,6 +44,29 @@ class PerfGate:
     backend: str | None = None  # a runner (one of the profile's backends): the gate applies to it only
     min_samples_per_s: float | None = None  # samples/s >= this; finite, > 0. This and/or:
     min_ratio_vs_tensorflow: float | None = None  # samples/s over the TF original's in the same run; finite, > 0
+
+
+@dataclass(frozen=True)
+class ScenarioGate:
+    """``[[scenario]]``: one MLPerf LoadGen scenario of one runner and precision, and what it must reach; at
+    least one of ``min_samples_per_s``, ``min_qps``, ``accuracy_tier``, and one table per (scenario,
+    backend, precision)."""
+
+    scenario: str  # "Offline", "Server" or "SingleStream" (LoadGen's scenarios)
+    backend: str  # a runner; one of the profile's backends when it lists any
+    precision: str  # "fp32" or "fp16"; one of the profile's precisions
+    # Offline and SingleStream only: LoadGen's samples/s >= this; finite, > 0
+    min_samples_per_s: float | None = None
+    # Server only, and required there: LoadGen sends Poisson arrivals at this many queries/s and must call
+    # the run VALID with p99 latency <= latency_ms; finite, > 0
+    min_qps: float | None = None
+    latency_ms: float = DEFAULT_LATENCY_MS  # Server only: the p99 bound, ms; finite, > 0. MLPerf DLRM v1's 30 ms
+    # 99 or 99.9 (MLPerf's tiers): in accuracy mode, AUC >= tier/100 x the TF original's AUC on the same rows
+    accuracy_tier: float | None = None
+    duration_s: float = 10.0  # LoadGen's minimum duration of each run, s; finite, > 0. 10 is LoadGen's default
+    instances: int | None = None  # runner instances; a positive integer. None: one per physical core
+    max_batch: int | None = None  # the most samples in one batcher call; positive. None: the scenario's default
+    max_wait_ms: float | None = None  # how long the batcher waits to fill a batch, ms; finite, >= 0. None: the default
 
 
 @dataclass(frozen=True)
@@ -80,6 +104,7 @@ class Profile:
     # only. A provider that is not available is an error, never a silent CPU fallback.
     ort_providers: tuple[str, ...] = ()
     perf: tuple[PerfGate, ...] = ()  # the [[perf]] tables
+    scenarios: tuple[ScenarioGate, ...] = field(default=(), metadata={"toml": "scenario"})  # [[scenario]] tables
     targets: tuple[BenchmarkTarget, ...] = field(default=(), metadata={"toml": "target"})  # [[target]] tables
     source: str = field(default="", metadata={"toml": None})  # the file it was read from (not a key)
 
@@ -191,8 +216,11 @@ class _Table:
             self.fail(key, expected)
         return float(value)
 
-    def positive_int(self, key: str) -> int:
-        value = self.data[key]
+    def positive_int(self, key: str) -> int | None:
+        """The value if it is a positive integer (not a bool); None if absent."""
+        value = self.data.get(key)
+        if value is None:
+            return None
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             self.fail(key, "a positive integer")
         return value
@@ -268,10 +296,12 @@ def profile_from_dict(data: dict, source: str) -> Profile:
         name=top.string("name"), description=top.string("description", default="", may_be_empty=True),
         backends=backends, precisions=precisions, batch_sizes=batch_sizes, ort_providers=ort_providers,
         accuracy=_accuracy(_Table(accuracy, AccuracyGates, source, "[accuracy] ")),
-        perf=_perf_gates(top.tables("perf"), source), targets=_targets(top.tables("target"), source),
-        source=source)
+        perf=_perf_gates(top.tables("perf"), source), scenarios=_scenario_gates(top.tables("scenario"), source),
+        targets=_targets(top.tables("target"), source), source=source)
     for number, gate in enumerate(profile.perf, 1):
         _check_gate_applies(gate, profile, f"{source}: [[perf]] #{number} ")
+    for number, scenario in enumerate(profile.scenarios, 1):
+        _check_gate_applies(scenario, profile, f"{source}: [[scenario]] #{number} ")
     return profile
 
 
@@ -301,14 +331,56 @@ def _perf_gates(tables: list[dict], source: str) -> tuple[PerfGate, ...]:
     return tuple(gates)
 
 
-def _check_gate_applies(gate: PerfGate, profile: Profile, where: str) -> None:
+def _check_gate_applies(gate: PerfGate | ScenarioGate, profile: Profile, where: str) -> None:
     """A gate for a case the profile does not measure would never be evaluated: refuse it."""
     outside = [f"{key} {value!r} is not one of the profile's {name} {list(among)}" for key, value, name, among in (
-        ("batch", gate.batch, "batch_sizes", profile.batch_sizes),
+        ("batch", getattr(gate, "batch", None), "batch_sizes", profile.batch_sizes),  # a [[scenario]] has none
         ("precision", gate.precision, "precisions", profile.precisions),
         ("backend", gate.backend, "backends", profile.backends)) if among and value is not None and value not in among]
     if outside:
         raise WidedeepError(f"{where}{'; '.join(outside)}, so the gate would never apply")
+
+
+def _scenario_gates(tables: list[dict], source: str) -> tuple[ScenarioGate, ...]:
+    gates: list[ScenarioGate] = []
+    for number, data in enumerate(tables, 1):
+        table = _Table(data, ScenarioGate, source, f"[[scenario]] #{number} ")
+        positive = "a finite number > 0"
+        given = dict(
+            scenario=table.choice("scenario", list(SCENARIOS), "a LoadGen scenario"),
+            backend=table.choice("backend", sorted(RUNNERS), "a runner"),
+            precision=table.choice("precision", list(PRECISIONS), "a precision"),
+            min_samples_per_s=table.number("min_samples_per_s", positive, lambda v: v > 0),
+            min_qps=table.number("min_qps", positive, lambda v: v > 0),
+            latency_ms=table.number("latency_ms", positive, lambda v: v > 0),
+            accuracy_tier=table.number("accuracy_tier", "99 or 99.9 (MLPerf's accuracy tiers)",
+                                       lambda v: v in (99, 99.9)),
+            duration_s=table.number("duration_s", positive, lambda v: v > 0),
+            instances=table.positive_int("instances"), max_batch=table.positive_int("max_batch"),
+            max_wait_ms=table.number("max_wait_ms", "a finite number >= 0", lambda v: v >= 0))
+        gate = ScenarioGate(**{key: value for key, value in given.items() if value is not None})
+        _check_scenario_keys(table, gate)
+        if any((g.scenario, g.backend, g.precision) == (gate.scenario, gate.backend, gate.precision) for g in gates):
+            raise WidedeepError(f"{table.where}a second table for {gate.scenario}, backend {gate.backend}, "
+                                f"{gate.precision}; merge them into one")
+        gates.append(gate)
+    return tuple(gates)
+
+
+def _check_scenario_keys(table: _Table, gate: ScenarioGate) -> None:
+    """Each key must mean something for the table's scenario: a key that would do nothing is a typo."""
+    server = gate.scenario == "Server"
+    if server and gate.min_qps is None:
+        raise WidedeepError(f"{table.where}missing min_qps: a Server table needs the target QPS LoadGen runs it at")
+    if server and gate.min_samples_per_s is not None:
+        table.fail_key("min_samples_per_s", None, "Server is judged by min_qps at its latency bound, not by samples/s")
+    if not server and gate.min_qps is not None:
+        table.fail_key("min_qps", None, f"only Server has a target QPS; {gate.scenario} is judged by "
+                                        f"min_samples_per_s")
+    if not server and "latency_ms" in table.data:
+        table.fail_key("latency_ms", None, f"only Server has a latency bound; {gate.scenario} has none")
+    if gate.min_samples_per_s is None and gate.min_qps is None and gate.accuracy_tier is None:
+        raise WidedeepError(f"{table.where}needs min_samples_per_s or accuracy_tier (or both)")
 
 
 def _targets(tables: list[dict], source: str) -> tuple[BenchmarkTarget, ...]:

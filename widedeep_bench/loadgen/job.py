@@ -1,0 +1,158 @@
+"""What ``widedeep-bench loadgen`` and the scenario gates run: runner instances, a scenario run with the null
+runner's ceiling beside it, an accuracy run scored from LoadGen's accuracy log, the peak search, compliance.
+
+Instances are separate runners (each its own session or engine), ``threads`` intra-op threads each; by
+default one per physical core with one thread each, which measured higher than one instance with every core
+(Offline, ONNX Runtime FP32, 2-core EPYC: 43.7k against 37.6k samples/s) and is what lets Server batches
+overlap.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from widedeep_bench.engines import EngineOptions, make_runner
+from widedeep_bench.engines.base import DEFAULT_BATCH_PROFILE
+from widedeep_bench.errors import WidedeepError
+from widedeep_bench.loadgen import logs
+from widedeep_bench.loadgen.scenarios import ScenarioResult, ScenarioSettings, compliance, find_peak, run_scenario
+from widedeep_bench.progress import say
+
+NULL = "null"
+NULL_DURATION_S = 2.0  # the Offline ceiling beside a result: a short run is enough, the null runner is steady
+PEAK_TRIES = 6
+
+
+def physical_cores() -> int:
+    import joblib
+
+    return joblib.cpu_count(only_physical_cores=True)
+
+
+class Instances:
+    """``count`` activated runners of ``backend`` at ``precision`` (``model``: an ONNX, a SavedModel for the TF
+    original, None for the null runner). Use as a context manager."""
+
+    def __init__(self, backend: str, precision: str, model: Path | None, *, count: int | None = None,
+                 threads: int | None = None, max_batch: int = DEFAULT_BATCH_PROFILE[2], store=None) -> None:
+        if (count is not None and count < 1) or (threads is not None and threads < 1):
+            raise WidedeepError(f"instances {count} and threads {threads} per instance: expected at least 1 each")
+        self.count = physical_cores() if count is None else count
+        self.threads = max(1, physical_cores() // self.count) if threads is None else threads
+        self.backend, self.precision, self.model, self.store = backend, precision, model, store
+        self.options = EngineOptions(precision=precision, threads=self.threads,
+                                     max_batch=max(max_batch, DEFAULT_BATCH_PROFILE[2]))
+        self.runners: list = []
+        self._stack = ExitStack()
+
+    @property
+    def label(self) -> str:
+        return f"{self.backend}-{self.precision}"
+
+    def __enter__(self) -> list:
+        try:
+            for _ in range(self.count):
+                runner = make_runner(self.backend, self.model, self.options, self.store)
+                self.runners.append(self._stack.enter_context(runner))
+        except BaseException:
+            self._stack.close()
+            raise
+        return self.runners
+
+    def __exit__(self, *exc_info) -> None:
+        self._stack.close()
+        self.runners = []
+
+    def describe(self) -> dict:
+        return {"backend": self.backend, "precision": self.precision, "instances": self.count,
+                "threads_per_instance": self.threads, "version": self.runners[0].version() if self.runners else None}
+
+
+def run(instances: Instances, tensors, settings: ScenarioSettings, out: Path) -> ScenarioResult:
+    return run_scenario(instances.runners, tensors, settings, out, label=instances.label)
+
+
+def null_ceiling(tensors, settings: ScenarioSettings, out: Path, *, count: int) -> dict:
+    """The harness's own ceiling beside a result: the null runner (feed checked, a constant answered) through
+    the same batcher and instance count, Offline (samples/s) and, for a Server result, at the same target QPS
+    (whether the harness alone keeps up, and its p99)."""
+    short = replace(settings, mode="performance", duration_s=min(settings.duration_s, NULL_DURATION_S),
+                    log_probability=0.0)
+    with Instances(NULL, "fp32", None, count=count) as runners:
+        offline = run_scenario(runners, tensors, replace(short, scenario="Offline", target_qps=None,
+                                                         max_batch=None), out / "null-Offline", label=NULL)
+        ceiling = {"offline_samples_per_s": offline.samples_per_s, "offline_valid": offline.valid,
+                   "instances": count, "duration_s": short.duration_s}
+        if settings.scenario == "Server":  # as long as the run it stands beside: a 2 s Server tail is noise
+            server = run_scenario(runners, tensors, replace(short, duration_s=settings.duration_s),
+                                  out / "null-Server", label=NULL)
+            ceiling["server_at_target"] = {"target_qps": settings.target_qps, "valid": server.valid,
+                                           "completed_qps": server.completed_qps, "p99_ms": server.latency_ms["p99"]}
+    say(f"harness ceiling (null runner x{count}): {ceiling['offline_samples_per_s']:,.0f} samples/s Offline")
+    return ceiling
+
+
+def accuracy_of_log(directory: Path, tensors):
+    """Top-1, AUC and log loss of the click probabilities in ``directory``'s accuracy log against the labels
+    (``metrics.accuracy``, the suite's own rule; p(no click) = 1 - p(click))."""
+    from widedeep_bench.metrics import accuracy
+
+    clicks = logs.click_probabilities(directory, tensors.rows)
+    return accuracy(np.stack([1.0 - clicks, clicks], axis=1), tensors.labels)
+
+
+def peak(instances: Instances, tensors, settings: ScenarioSettings, out: Path, *, tries: int = PEAK_TRIES):
+    """An Offline run (the bound: no Server load is served faster), then the Server peak search at
+    ``settings``' latency bound. Returns ``(offline result, PeakSearch)``."""
+    offline = run(instances, tensors, replace(settings, scenario="Offline", target_qps=None, max_batch=None),
+                  out / "Offline-performance")
+    search = find_peak(lambda qps: run(instances, tensors, replace(settings, scenario="Server", target_qps=qps),
+                                       out / f"Server-peak-{qps:.0f}qps"),
+                       offline.samples_per_s, tries=tries)
+    return offline, search
+
+
+def check_compliance(instances: Instances, tensors, settings: ScenarioSettings, out: Path):
+    from widedeep_bench.compare import TOLERANCES
+
+    return compliance(lambda s, directory: run(instances, tensors, s, directory), settings, out / "compliance",
+                      rows=tensors.rows, atol=TOLERANCES[instances.precision].atol)
+
+
+def gate_settings(gate, mode: str = "performance") -> ScenarioSettings:
+    """The LoadGen settings of a profile's ``[[scenario]]`` table (``profiles.ScenarioGate``): Server runs at
+    the table's ``min_qps`` under its p99 bound."""
+    from widedeep_bench.loadgen.scenarios import DEFAULT_MAX_WAIT_MS
+
+    return ScenarioSettings(gate.scenario, mode=mode, duration_s=gate.duration_s, target_qps=gate.min_qps,
+                            latency_ms=gate.latency_ms, max_batch=gate.max_batch,
+                            max_wait_ms=DEFAULT_MAX_WAIT_MS if gate.max_wait_ms is None else gate.max_wait_ms)
+
+
+def gated_performance(instances: Instances, tensors, gate, out: Path) -> tuple[ScenarioResult, dict]:
+    """A ``[[scenario]]`` table's performance run and the null runner's ceiling beside it."""
+    settings = gate_settings(gate)
+    result = run(instances, tensors, settings, out / f"{gate.scenario}-performance")
+    return result, null_ceiling(tensors, settings, out, count=instances.count)
+
+
+def gated_accuracy(instances: Instances, tensors, gate, out: Path):
+    """A ``[[scenario]]`` table's accuracy run, scored from LoadGen's accuracy log: ``(result, Accuracy)``."""
+    directory = out / f"{gate.scenario}-accuracy"
+    result = run(instances, tensors, gate_settings(gate, "accuracy"), directory)
+    return result, accuracy_of_log(directory, tensors)
+
+
+def method(result: ScenarioResult, null: dict) -> str:
+    """How a scenario figure was obtained, in words (written next to it in the report)."""
+    settings = result.settings
+    traffic = (f"Server, Poisson arrivals at {settings['target_qps']:g} QPS, p99 bound {settings['latency_ms']:g} ms"
+               if result.scenario == "Server" else result.scenario)
+    return (f"MLPerf LoadGen {traffic}, >= {settings['duration_s']:g} s; {result.instances} instance(s), dynamic "
+            f"batcher <= {settings['max_batch']} samples / {settings['max_wait_ms']:g} ms, mean batch "
+            f"{result.batcher['mean_batch']:.1f}; figures from mlperf_log_detail.txt; null runner's ceiling "
+            f"{null['offline_samples_per_s']:,.0f} samples/s Offline")

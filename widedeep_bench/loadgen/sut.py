@@ -1,0 +1,188 @@
+"""LoadGen's query sample library and system under test over activated runners.
+
+The sample library is the eval set's rows, all in memory (one sample = one Criteo row, ``qsl_idx`` = the
+row's index). The system under test puts each issued query on one queue; every runner instance has a thread
+that takes the oldest query, keeps taking queued samples until it holds ``max_batch`` of them or the oldest
+has waited ``max_wait_ms``, gathers their real rows, runs one ``infer`` and answers each sample with its click
+probability as 4 bytes of little-endian float32 (MLPerf's DLRM accuracy script reads them the same way).
+An Offline query (every sample at once) is cut into batches of ``max_batch`` as it arrives.
+
+Runners release the GIL while they compute (ONNX Runtime, OpenVINO, torch), so instance threads overlap; a
+runner's error stops nothing silently: the samples of the failed batch are answered empty (LoadGen would
+wait for them forever otherwise) and the run raises it once LoadGen returns.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import queue
+import sys
+import threading
+import time
+
+import numpy as np
+
+from widedeep_bench import layout
+from widedeep_bench.errors import WidedeepError
+
+RESPONSE_DTYPE = np.dtype("<f4")  # one click probability per sample
+_STOP = None
+POLL_S = 0.0005  # how often a filling batch collects newly queued samples
+
+
+def loadgen_module():
+    """``mlperf_loadgen``, or one line saying how to install it."""
+    try:
+        import mlperf_loadgen
+    except ImportError as exc:
+        raise WidedeepError(f"MLPerf LoadGen is not installed ({exc}): pip install 'widedeep-bench[loadgen]' "
+                            f"(the mlcommons-loadgen package)") from exc
+    return mlperf_loadgen
+
+
+class SampleLibrary:
+    """The eval rows LoadGen draws samples from: ``categorical [rows, 26, 2] int64``, ``numeric [rows, 13]``."""
+
+    def __init__(self, tensors) -> None:
+        self.categorical = np.ascontiguousarray(tensors.categorical).reshape(-1, layout.NUM_FIELDS, 2)
+        self.numeric = np.ascontiguousarray(tensors.numeric)
+        self.rows = tensors.rows
+
+    def feed(self, indices) -> tuple[np.ndarray, np.ndarray]:
+        """The runner feed of rows ``indices``: ``categorical [26*B, 2]``, ``numeric [B, 13]``."""
+        index = np.asarray(indices, dtype=np.int64)
+        return self.categorical[index].reshape(-1, 2), self.numeric[index]
+
+    def construct(self, lg):
+        # Every row is in memory already: loading and unloading a performance set costs nothing.
+        return lg.ConstructQSL(self.rows, self.rows, _nothing, _nothing)
+
+
+def _nothing(*_):
+    pass
+
+
+class SystemUnderTest:
+    """The dynamic batcher and its runner instances, as LoadGen's fast SUT (``issue(ids, indices)``)."""
+
+    def __init__(self, runners, library: SampleLibrary, *, max_batch: int, max_wait_ms: float) -> None:
+        if not runners:
+            raise WidedeepError("the system under test needs at least one runner instance")
+        if max_batch < 1 or not max_wait_ms >= 0:
+            raise WidedeepError(f"batcher: max batch {max_batch} (expected >= 1), max wait {max_wait_ms} ms "
+                                f"(expected >= 0)")
+        self.runners, self.library = list(runners), library
+        self.max_batch, self.max_wait_s = max_batch, max_wait_ms / 1000.0
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.errors: list[str] = []
+        self.batches = 0
+        self.samples = 0
+        self._threads: list[threading.Thread] = []
+        self._count_lock = threading.Lock()
+        self._rest: collections.deque = collections.deque()  # what did not fit of a split query
+        self._lg = None
+
+    # --- LoadGen's callbacks ---------------------------------------------------------------------
+    def issue(self, ids: list[int], indices: list[int]) -> None:
+        if len(ids) <= self.max_batch:
+            self.queue.put((ids, indices))
+            return
+        for start in range(0, len(ids), self.max_batch):  # an Offline query: every sample at once
+            self.queue.put((ids[start:start + self.max_batch], indices[start:start + self.max_batch]))
+
+    def flush(self) -> None:
+        pass
+
+    # --- lifetime ----------------------------------------------------------------------------------
+    def __enter__(self) -> "SystemUnderTest":
+        self._lg = loadgen_module()
+        for number, runner in enumerate(self.runners):
+            thread = threading.Thread(target=self._serve, args=(runner,), name=f"widedeep-instance-{number}",
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for _ in self._threads:
+            self.queue.put(_STOP)
+        for thread in self._threads:
+            thread.join()
+        self._threads.clear()
+
+    def construct(self, lg):
+        return lg.ConstructFastSUT(self.issue, self.flush)
+
+    def raise_errors(self) -> None:
+        if self.errors:
+            raise WidedeepError(f"{len(self.errors)} batch(es) failed under LoadGen; first: {self.errors[0]}")
+
+    # --- the batcher ---------------------------------------------------------------------------------
+    def _next_batch(self):
+        """The oldest query, plus what else is queued until ``max_batch`` samples or ``max_wait`` has passed;
+        None to stop. Samples that arrive meanwhile are collected every ``POLL_S`` rather than one wake-up
+        each: at 30k queries/s a wake-up per query costs the batcher a core's worth of context switches. A
+        query that does not fit whole is split; its rest starts a later batch."""
+        first = self._take(block=True)
+        if first is _STOP:
+            return None
+        ids, indices = list(first[0]), list(first[1])
+        deadline = time.perf_counter() + self.max_wait_s
+        while True:
+            while len(ids) < self.max_batch:
+                item = self._take(block=False)
+                if item is None:
+                    break
+                if item is _STOP:
+                    self.queue.put(_STOP)  # for whichever thread it was meant for, after this batch
+                    return ids, indices
+                room = self.max_batch - len(ids)
+                if len(item[0]) > room:
+                    with self._count_lock:
+                        self._rest.append((item[0][room:], item[1][room:]))
+                ids += item[0][:room]
+                indices += item[1][:room]
+            remaining = deadline - time.perf_counter()
+            if len(ids) >= self.max_batch or remaining <= 0:
+                return ids, indices
+            time.sleep(min(remaining, POLL_S))
+
+    def _take(self, *, block: bool):
+        """The rest of a split query first, then the queue's oldest item; None when nothing waits (block=False)."""
+        with self._count_lock:
+            if self._rest:
+                return self._rest.popleft()
+        try:
+            return self.queue.get() if block else self.queue.get_nowait()
+        except queue.Empty:
+            return None
+
+    def _serve(self, runner) -> None:
+        while (batch := self._next_batch()) is not None:
+            self._answer(runner, *batch)
+
+    def _answer(self, runner, ids: list[int], indices: list[int]) -> None:
+        lg = self._lg
+        try:
+            responses, clicks = self.responses(runner, ids, indices)
+        except Exception as exc:  # noqa: BLE001 - recorded and raised after LoadGen returns; never swallowed
+            self.errors.append(f"{runner.name}: {type(exc).__name__}: {exc}")
+            print(f"widedeep_bench: {runner.name} failed a batch under LoadGen: {exc}", file=sys.stderr)
+            lg.QuerySamplesComplete([lg.QuerySampleResponse(i, 0, 0) for i in ids])
+            return
+        # LoadGen copies what it logs before QuerySamplesComplete returns, so `clicks` may go after it.
+        lg.QuerySamplesComplete(responses)
+        with self._count_lock:
+            self.batches += 1
+            self.samples += len(ids)
+
+    def responses(self, runner, ids: list[int], indices: list[int]) -> tuple[list, np.ndarray]:
+        """One batch's work: gather the rows, ``infer``, one response per sample pointing into ``clicks``
+        (which must outlive the responses until LoadGen has them)."""
+        lg = self._lg or loadgen_module()
+        probabilities = runner.infer(*self.library.feed(indices))
+        clicks = np.ascontiguousarray(probabilities[:, 1], dtype=RESPONSE_DTYPE)
+        base, size = clicks.ctypes.data, RESPONSE_DTYPE.itemsize
+        return list(map(lg.QuerySampleResponse, ids, range(base, base + size * len(ids), size),
+                        itertools.repeat(size, len(ids)))), clicks
