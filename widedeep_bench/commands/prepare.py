@@ -24,7 +24,7 @@ def run(args) -> dict:
     from widedeep_bench.assets import resolve_assets
     from widedeep_bench.tf_reference import tf_original_metrics
 
-    _refuse_without_tensorflow(args)
+    refuse_without_tensorflow(args, "prepare")
     assets = resolve_assets(args.saved_model, args.eval_csv, args.onnx, rows=args.rows, seed=args.seed)
     origins = assets.origins
     if assets.saved_model is None:
@@ -46,9 +46,9 @@ def run(args) -> dict:
     return {**assets.as_dict(), "metrics": metrics}
 
 
-def _refuse_without_tensorflow(args) -> None:
+def refuse_without_tensorflow(args, command: str) -> None:
     """Without TensorFlow, one line before anything is resolved: only a user's ONNX and eval set (no
-    SavedModel) can be prepared here."""
+    SavedModel) can be used by ``command`` (prepare, loadgen) here."""
     from widedeep_bench.assets import asset_origins
     from widedeep_bench.bundle import CLI_REMEDY, TENSORFLOW_MODULES, missing_tensorflow, synthetic_default_purposes
     from widedeep_bench.errors import WidedeepError
@@ -58,6 +58,6 @@ def _refuse_without_tensorflow(args) -> None:
     purposes = synthetic_default_purposes(*origins)
     if saved_model is not None or onnx is None:
         purposes.append("evaluate the TF original")
-    problem = purposes and missing_tensorflow("prepare", purposes, TENSORFLOW_MODULES, remedy=CLI_REMEDY)
+    problem = purposes and missing_tensorflow(command, purposes, TENSORFLOW_MODULES, remedy=CLI_REMEDY)
     if problem:
         raise WidedeepError(problem)
