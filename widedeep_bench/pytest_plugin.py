@@ -28,6 +28,8 @@ from widedeep_bench.suite.results import SuiteResults
 
 PERF_UNDER_XDIST = ("perf tests are skipped under pytest-xdist (-n): pytest-benchmark disables itself there, "
                     "so they would measure nothing; run `pytest -m perf` without -n")
+SCENARIO_UNDER_XDIST = ("scenario tests are skipped under pytest-xdist (-n): other workers' tests would share the "
+                        "cores LoadGen measures; run `pytest -m scenario` without -n")
 
 
 def pytest_addoption(parser):
@@ -43,6 +45,7 @@ MARKERS = {
     "parity": "engines against the TF original (or a saved reference) on the same real rows",
     "accuracy": "Top-1 / AUC / log loss on the whole eval set, with gates",
     "perf": "throughput benchmarks (pytest-benchmark); skipped under xdist",
+    "scenario": "MLPerf LoadGen scenarios of the profile's [[scenario]] tables; skipped under xdist",
 }
 
 
@@ -140,7 +143,7 @@ def _refuse_what_cannot_run(config, suite: SuiteConfig) -> None:
     """Fail closed before collection: a runner the profile, ``--wd-backend`` or ``--wd-ort-providers`` names
     that cannot run here, or a profile throughput gate no test of this run can evaluate."""
     from widedeep_bench.suite.engines import engine_cases
-    from widedeep_bench.suite.plan import unmeasurable_perf_gates
+    from widedeep_bench.suite.plan import unmeasurable_perf_gates, unrunnable_scenario_gates
 
     cases = engine_cases(suite.backends, suite.precisions, ort_providers=suite.ort_providers)
     missing = [f"{case.id}: {case.unavailable}" for case in cases if case.unavailable and suite.must_run(case.backend)]
@@ -151,7 +154,9 @@ def _refuse_what_cannot_run(config, suite: SuiteConfig) -> None:
                             + ". Install them, or add --wd-allow-missing for an exploratory run that lists "
                               "their gates as NOT RUN")
     backends = sorted({case.backend for case in cases if not case.unavailable or suite.must_run(case.backend)})
-    problems = unmeasurable_perf_gates(suite, backends) if _perf_may_run(config) else []
+    problems = unmeasurable_perf_gates(suite, backends) if _may_run(config, "perf") else []
+    if suite.profile.scenarios and _may_run(config, "scenario"):
+        problems += unrunnable_scenario_gates(suite)
     if problems:
         raise WidedeepError("; ".join(problems))
 
@@ -184,16 +189,16 @@ def _refuse_what_needs_absent_tensorflow(suite: SuiteConfig) -> None:
         raise WidedeepError(problem)
 
 
-def _perf_may_run(config) -> bool:
-    """False only when ``-m`` certainly deselects the perf tests (their gates are then DESELECTED)."""
+def _may_run(config, marker: str) -> bool:
+    """False only when ``-m`` certainly deselects the tests marked ``marker`` (their gates are then DESELECTED)."""
     markexpr = config.getoption("markexpr", "")
     if not markexpr:
         return True
     try:
         from _pytest.mark.expression import Expression
 
-        return bool(Expression.compile(markexpr).evaluate(lambda name, **_: name == "perf"))
-    except Exception:  # noqa: BLE001 - pytest's private API changed: assume perf may run, so the check applies
+        return bool(Expression.compile(markexpr).evaluate(lambda name, **_: name == marker))
+    except Exception:  # noqa: BLE001 - pytest's private API changed: assume they may run, so the check applies
         return True
 
 
@@ -222,6 +227,11 @@ def pytest_generate_tests(metafunc):
             metafunc.parametrize(fixture, [
                 pytest.param(case, id=case.id, marks=[pytest.mark.skip(reason=case.unavailable)]
                              if case.unavailable else []) for case in cases])
+    if "scenario_gate" in metafunc.fixturenames:
+        from widedeep_bench.gates import scenario_case
+
+        metafunc.parametrize("scenario_gate", [pytest.param(gate, id=scenario_case(gate).replace(" ", "-"))
+                                               for gate in suite.profile.scenarios])
     if "batch_size" in metafunc.fixturenames:
         metafunc.parametrize("batch_size", suite.batch_sizes, ids=[f"b{b}" for b in suite.batch_sizes])
 
@@ -237,8 +247,9 @@ def pytest_collection_modifyitems(config, items):
         return
     if _under_xdist(config):
         for item in items:
-            if item.get_closest_marker("perf"):
-                item.add_marker(pytest.mark.skip(reason=PERF_UNDER_XDIST))
+            for marker, why in (("perf", PERF_UNDER_XDIST), ("scenario", SCENARIO_UNDER_XDIST)):
+                if item.get_closest_marker(marker):
+                    item.add_marker(pytest.mark.skip(reason=why))
     # Among the perf tests (and only there), the TF original's cases run first: its own figure is then
     # measured before the engines, which are timed interleaved with it.
     def tensorflow_first(item):

@@ -85,7 +85,8 @@ def run(args) -> dict:
     verdict = gate_rules.Verdict(rows, problems)
     machine = saved.get("machine") if isinstance(saved.get("machine"), dict) else {}
     try:
-        lines = summary_lines(verdict, saved.get("accuracy") or {}, saved.get("throughput") or {})
+        lines = summary_lines(verdict, saved.get("accuracy") or {}, saved.get("throughput") or {},
+                              saved.get("scenarios") or {})
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise WidedeepError(f"{args.report}: its accuracy or throughput section is not a report's ({exc!r})") from exc
     print(f"report {args.report}: widedeep-bench {saved.get('widedeep_bench_version', '?')}, created "

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 from widedeep_bench import gates
 from widedeep_bench.suite.config import SuiteConfig
-from widedeep_bench.suite.engines import OVERHEAD_RUNNER, REFERENCE_RUNNER
+from widedeep_bench.errors import WidedeepError
+from widedeep_bench.profiles import ScenarioGate
+from widedeep_bench.suite.engines import OVERHEAD_RUNNER, REFERENCE_RUNNER, engine_options
 
 # The suite's conversion stages, in order (widedeep_bench.conversion: export, then default_stages). A renamed
 # stage shows up as a NOT RUN gate here and an unplanned one there, never as a silently skipped check.
@@ -49,6 +51,11 @@ def gates_of_test(test: str, params: dict, config: SuiteConfig) -> GatesOfTest:
             return GatesOfTest([], engine=False)  # the baseline peer and the harness floor: measured, not gated
         applicable = config.profile.perf_gates(case.backend, case.precision, batch)
         return GatesOfTest(gates.perf_gate_names(case.id, batch, applicable), engine=True)
+    if test == "test_scenario":
+        gate = params.get("scenario_gate")
+        if not isinstance(gate, ScenarioGate):  # a profile without [[scenario]] tables: pytest's empty set
+            return GatesOfTest([], engine=False)
+        return GatesOfTest(gates.scenario_gate_names(gate), engine=gate.backend != OVERHEAD_RUNNER)
     if test == "test_every_conversion_stage_keeps_parity_with_tf_original":
         return GatesOfTest([] if config.onnx else [gates.conversion_gate_name(s) for s in CONVERSION_STAGES],
                          engine=False)
@@ -79,4 +86,23 @@ def unmeasurable_perf_gates(config: SuiteConfig, backends: list[str]) -> list[st
             problems.append(f"{config.profile.source} [[perf]] #{index} ({gate.backend or 'any backend'} "
                             f"{gate.precision} batch {gate.batch}) can never apply: the run lacks "
                             + ", ".join(missing))
+    return problems
+
+
+def unrunnable_scenario_gates(config: SuiteConfig) -> list[str]:
+    """The profile's ``[[scenario]]`` tables this machine can never run: LoadGen absent, or a runner that
+    cannot run here (each named with why). A run that may select the scenario tests refuses them at start."""
+    from widedeep_bench.engines.registry import runner_class
+    from widedeep_bench.loadgen.sut import loadgen_module
+
+    problems = []
+    try:
+        loadgen_module()
+    except WidedeepError as exc:
+        problems.append(f"{config.profile.source} has [[scenario]] tables: {exc}; or deselect them: -m 'not scenario'")
+    for index, gate in enumerate(config.profile.scenarios, start=1):
+        why = runner_class(gate.backend).unavailable_reason(engine_options(gate.backend, gate.precision))
+        if why:
+            problems.append(f"{config.profile.source} [[scenario]] #{index} ({gates.scenario_case(gate)}) cannot run "
+                            f"here: {why}")
     return problems

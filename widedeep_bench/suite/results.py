@@ -22,6 +22,7 @@ class SuiteResults:
         self.accuracy: dict[str, dict] = {}  # "backend-precision" -> top1, auc, logloss, positive_rate, rows
         self.parity: dict[str, dict] = {}  # "backend-precision/bBATCH vs reference" -> Comparison fields
         self.throughput: dict[str, dict] = {}  # "backend-precision/bBATCH" -> samples_per_s, median_ms, ...
+        self.scenarios: dict[str, dict] = {}  # "Offline onnxruntime-fp32" -> LoadGen results, null ceiling
         self.context: dict[str, object] = {}  # assets, profile, engine keys
         self.outcomes: dict[str, str] = {}  # test node id -> why it did not run to the end
         self.engine_tests_selected = 0
@@ -29,14 +30,14 @@ class SuiteResults:
 
     def merge(self, other: dict) -> None:
         self.gates.extend(other.get("gates", {}))
-        for section in ("accuracy", "parity", "throughput", "context", "outcomes"):
+        for section in ("accuracy", "parity", "throughput", "scenarios", "context", "outcomes"):
             getattr(self, section).update(other.get(section, {}))
         self.engine_tests_selected = max(self.engine_tests_selected, other.get("engine_tests_selected", 0))
 
     def as_dict(self) -> dict:
         return {"gates": self.gates.as_dict(), "accuracy": self.accuracy, "parity": self.parity,
-                "throughput": self.throughput, "context": self.context, "outcomes": self.outcomes,
-                "engine_tests_selected": self.engine_tests_selected}
+                "throughput": self.throughput, "scenarios": self.scenarios, "context": self.context,
+                "outcomes": self.outcomes, "engine_tests_selected": self.engine_tests_selected}
 
     def verdict(self) -> Verdict:
         return judge(self.gates.planned, self.gates.results_by_name, self.gates.not_run, self.outcomes,
@@ -62,7 +63,7 @@ class SuiteResults:
         return {"report_version": REPORT_VERSION, "passed": verdict.passed and not problems, "problems": problems,
                 "gates": [row.as_dict() for row in verdict.rows], "allow_missing": self.allow_missing,
                 "accuracy": self.accuracy, "parity": self.parity, "throughput": self.throughput,
-                "context": self.context,
+                "scenarios": self.scenarios, "context": self.context,
                 "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "command": command, **provenance(), "machine": machine()}
 
@@ -73,10 +74,10 @@ class SuiteResults:
             tmp.write_text(json.dumps(self.as_report(command, session_ok=session_ok), indent=2, sort_keys=True) + "\n")
 
     def summary_lines(self) -> list[str]:
-        return summary_lines(self.verdict(), self.accuracy, self.throughput)
+        return summary_lines(self.verdict(), self.accuracy, self.throughput, self.scenarios)
 
 
-def summary_lines(verdict: Verdict, accuracy: dict, throughput: dict) -> list[str]:
+def summary_lines(verdict: Verdict, accuracy: dict, throughput: dict, scenarios: dict | None = None) -> list[str]:
     """The gate table, then accuracy and throughput, as printed after a run and by ``report``."""
     counts = ", ".join(f"{verdict.count(s)} {s}" for s in ("PASS", "FAIL", "NOT RUN", "DESELECTED", "N/A") if verdict.count(s))
     lines = [f"gates ({counts or 'none'}):", *("  " + line for line in table(verdict.rows).splitlines())]
@@ -93,4 +94,25 @@ def summary_lines(verdict: Verdict, accuracy: dict, throughput: dict) -> list[st
             shown = f"  x{ratio['ratio']:.3f} TF" if ratio else ""
             lines.append(f"  {case:<28} {t['samples_per_s']:>14,.0f} samples/s  median {t['median_ms']:.3f} ms  "
                          f"{t['tail_statistic']} {t['tail_ms']:.3f} ms  rounds {t['rounds']}{shown}")
+    if scenarios:
+        lines.append("scenarios (MLPerf LoadGen; figures from its detail log; null = the harness's own ceiling):")
+        for case, s in sorted(scenarios.items()):
+            lines += [f"  {case:<28} {line}" for line in scenario_lines(s)]
+    return lines
+
+
+def scenario_lines(measured: dict) -> list[str]:
+    """One line per LoadGen run of a scenario case: verdict, figure, p99, and the null runner's ceiling."""
+    lines = []
+    run, null = measured.get("performance"), measured.get("null")
+    if run:
+        figure = (f"{run['completed_qps']:,.0f} QPS completed of {run['scheduled_qps']:,.0f} scheduled"
+                  if run["scenario"] == "Server" else f"{run['samples_per_s']:,.0f} samples/s")
+        p99 = run["latency_ms"].get("p99")
+        lines.append(f"{run['validity']}  {figure}  p99 {p99:.2f} ms  x{run['instances']} instances"
+                     + (f"  (null: {null['offline_samples_per_s']:,.0f} samples/s)" if null else ""))
+    if "accuracy" in measured:
+        a, tf = measured["accuracy"], measured.get("tf_original_auc")
+        lines.append(f"{measured['accuracy_run']['validity']}  accuracy: AUC {a['auc']:.6f}  Top-1 {a['top1']:.5f}"
+                     + (f"  ({a['auc'] / tf:.4%} of TF original's {tf:.6f})" if tf else ""))
     return lines
