@@ -157,6 +157,11 @@ def _refuse_what_cannot_run(config, suite: SuiteConfig) -> None:
     problems = unmeasurable_perf_gates(suite, backends) if _may_run(config, "perf") else []
     if suite.profile.scenarios and _may_run(config, "scenario"):
         problems += unrunnable_scenario_gates(suite)
+    elif not suite.profile.scenarios and _may_run(config, "scenario") and \
+            not any(_may_run(config, marker) for marker in MARKERS if marker != "scenario"):
+        problems.append(f"-m {config.getoption('markexpr')!r} selects only the scenario tests and profile "
+                        f"{suite.profile.name!r} ({suite.profile.source}) has no [[scenario]] tables: nothing would "
+                        f"be measured")
     if problems:
         raise WidedeepError("; ".join(problems))
 

@@ -24,7 +24,8 @@ class SigmoidRunner(NullRunner):
     every ``infer``.
 
     ``wrong``: answer ``1 - p`` instead (a runner that answers differently when it is timed);
-    ``fail_on_batch``: raise on that ``infer`` (1: the first); ``ulp_on_odd_batches``: add one float32 ulp to
+    ``fail_on_batch``: raise on that ``infer`` of the system under test's instance threads (1: LoadGen's
+    first batch; the warm-up before LoadGen starts does not count); ``ulp_on_odd_batches``: add one float32 ulp to
     ``p`` in batches of an odd size (a legitimate runner whose last bit depends on the batch, as GEMM kernels
     chosen by batch size do)."""
 
@@ -40,10 +41,11 @@ class SigmoidRunner(NullRunner):
 
     def infer_impl(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         numeric = feeds[SIGNATURE_ROLES.numeric]
+        thread = threading.current_thread().name
         with self._lock:
-            self.batches.append((threading.current_thread().name, numeric.shape[0]))
-            number = len(self.batches)
-        if number == self.fail_on_batch:
+            self.batches.append((thread, numeric.shape[0]))
+            number = sum(1 for name, _ in self.batches if name.startswith(INSTANCE_THREAD))
+        if thread.startswith(INSTANCE_THREAD) and number == self.fail_on_batch:
             raise RuntimeError(f"injected failure on batch {number}")
         click = click_probability(numeric)
         if self.ulp_on_odd_batches and numeric.shape[0] % 2:
@@ -53,5 +55,6 @@ class SigmoidRunner(NullRunner):
         return np.stack([1 - click, click], axis=1).astype(np.float32)
 
     def loadgen_batches(self) -> list[int]:
-        """Sizes of the batches the system under test's instance threads ran (not the Offline estimate's)."""
+        """Sizes of the batches the system under test's instance threads ran (not the Offline estimate's nor the
+        warm-up's)."""
         return [size for thread, size in self.batches if thread.startswith(INSTANCE_THREAD)]

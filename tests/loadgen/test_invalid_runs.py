@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from widedeep_bench.gates import scenario_case, scenario_gate_names, scenario_performance_gates
-from widedeep_bench.loadgen import job
-from widedeep_bench.loadgen.scenarios import ScenarioSettings, run_scenario
+from widedeep_bench.loadgen.scenarios import settings_of_gate, ScenarioSettings, run_scenario
 from widedeep_bench.profiles import ScenarioGate
 
 
@@ -35,7 +34,7 @@ def test_an_offline_run_shorter_than_its_minimum_duration_is_invalid_and_fails_t
 
 def test_a_server_run_whose_p99_cannot_meet_its_bound_is_invalid_and_fails_both_gates(runner, tensors, tmp_path):
     gate = ScenarioGate("Server", "null", "fp32", min_qps=1000.0, latency_ms=0.001, duration_s=0.5, max_batch=16)
-    settings = job.gate_settings(gate)
+    settings = settings_of_gate(gate)
     assert (settings.target_qps, settings.latency_ms) == (1000.0, 0.001)
     result = run_scenario([runner], tensors, settings, tmp_path, label=runner.name)
     assert (result.valid, result.validity) == (False, "INVALID")

@@ -13,7 +13,7 @@ BAD = {
     "unknown scenario": (dict(scenario="MultiStream"), "scenario 'MultiStream': expected one of"),
     "unknown mode": (dict(scenario="Offline", mode="compliance"), "mode 'compliance': expected one of"),
     "Server without target": (dict(scenario="Server"), "Server needs a target QPS"),
-    "negative duration": (dict(scenario="Offline", duration_s=-1.0), "duration -1.0 s: expected a number > 0"),
+    "negative duration": (dict(scenario="Offline", duration_s=-1.0), "duration -1.0 s: expected a number in (0, 86400]"),
     "NaN duration": (dict(scenario="Offline", duration_s=math.nan), "duration nan s"),
     "NaN target": (dict(scenario="Server", target_qps=math.nan), "target QPS nan"),
     "NaN latency": (dict(scenario="Server", target_qps=10, latency_ms=math.nan), "latency bound nan ms"),
@@ -21,6 +21,11 @@ BAD = {
     "log probability 2": (dict(scenario="Offline", log_probability=2), "log probability 2: expected a number in [0, 1]"),
     "max batch 0": (dict(scenario="Offline", max_batch=0), "max batch 0: expected >= 1"),
     "negative wait": (dict(scenario="Server", target_qps=10, max_wait_ms=-1.0), "max wait -1.0 ms"),
+    "a wait past a second": (dict(scenario="Server", target_qps=10, max_wait_ms=1e12), "max wait 1000000000000.0 ms: expected a number in [0, 1000]"),
+    "a duration past a day": (dict(scenario="Offline", duration_s=1e300), "duration 1e+300 s"),
+    "a rate LoadGen cannot hold": (dict(scenario="Offline", target_qps=1e12), "target QPS 1000000000000.0: expected a number in (0, 1e+08]"),
+    "negative seed": (dict(scenario="Offline", seed=-1), "seed -1: expected an integer"),
+    "seed past 64 bits": (dict(scenario="Offline", seed=2**70), "seed 1180591620717411303424"),
 }
 
 

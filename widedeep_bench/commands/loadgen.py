@@ -46,10 +46,14 @@ def register(subparsers) -> None:
     parser.add_argument("--instances", type=int, help="runner instances, each its own session (default: one per "
                                                       "physical core)")
     parser.add_argument("--threads", type=int, help="intra-op threads per instance (default: cores / instances)")
+    parser.add_argument("--ort-providers", metavar="A,B",
+                        help="ONNX Runtime execution providers in priority order (default: the CPU); one that is "
+                             "not available is an error, never a CPU fallback")
     parser.add_argument("--max-batch", type=int, help="the batcher's largest batch (default: Offline 4096, "
                                                       "Server 1024, SingleStream 1)")
     parser.add_argument("--max-wait-ms", type=float, default=DEFAULT_MAX_WAIT_MS,
-                        help="Server: the longest a sample waits for its batch to fill (default %(default)s)")
+                        help="the longest a batch waits to fill before it runs, ms (default %(default)s: a free instance "
+                             "takes what is queued)")
     parser.add_argument("--seed", type=int, default=0, help="LoadGen's RNG seeds (default %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("out/loadgen"),
                         help="directory for LoadGen's logs and result.json (default %(default)s)")
@@ -64,7 +68,8 @@ def register(subparsers) -> None:
 def check(args):
     """Refuse bad usage (exit 2) before anything is loaded; return the base ``ScenarioSettings``."""
     from widedeep_bench.cache import check_output_path, remove_earlier_output
-    from widedeep_bench.engines.registry import RUNNERS
+    from widedeep_bench.engines.registry import RUNNERS, runner_class
+    from widedeep_bench.suite.engines import engine_options
     from widedeep_bench.loadgen.scenarios import ScenarioSettings
     from widedeep_bench.loadgen.sut import loadgen_module
 
@@ -80,6 +85,15 @@ def check(args):
                           ("--threads", args.threads)):
         if value is not None and value < 1:
             raise WidedeepError(f"{option} {value}: expected at least 1")
+    if args.ort_providers is not None:
+        args.ort_providers = tuple(p.strip() for p in args.ort_providers.split(","))
+        if args.backend != "onnxruntime" or not all(args.ort_providers):
+            raise WidedeepError(f"--ort-providers {','.join(args.ort_providers)}: expected non-empty provider names, "
+                                f"with --backend onnxruntime (got {args.backend})")
+    reason = runner_class(args.backend).unavailable_reason(
+        engine_options(args.backend, args.precision, ort_providers=args.ort_providers))
+    if reason:
+        raise WidedeepError(f"--backend {args.backend} --precision {args.precision} cannot run here: {reason}")
     if args.bundle is not None and any((args.saved_model, args.eval_csv, args.onnx)):
         raise WidedeepError("--bundle brings its own ONNX and eval set: do not give --saved-model, --eval-csv or "
                             "--onnx with it")
@@ -107,7 +121,7 @@ def run(args) -> dict:
     settings = check(args)
     inputs = _Inputs(args)
     instances = Instances(args.backend, args.precision, inputs.model(args.backend), count=args.instances,
-                          threads=args.threads)
+                          threads=args.threads, max_batch=args.max_batch, providers=args.ort_providers or ())
     with instances:
         result = {"scenario": args.scenario, "mode": args.mode, **instances.describe(), **_run_mode(
             args, settings, instances, inputs)}
@@ -146,7 +160,8 @@ def _run_mode(args, settings, instances, inputs) -> dict:
         null = job.null_ceiling(rows, replace(settings, scenario="Server", target_qps=peak or offline.samples_per_s),
                                 out, count=instances.count)
         best = next((t for t in search.tries if t.valid and t.settings["target_qps"] == peak), None)
-        return {**(_figures(best) if best else {"valid": False}), "offline_samples_per_s": offline.samples_per_s,
+        # With no VALID try, the figures are the last try's: INVALID, as LoadGen said.
+        return {**_figures(best or search.tries[-1]), "offline_samples_per_s": offline.samples_per_s,
                 "peak": search.as_dict(), "peak_over_offline": peak / offline.samples_per_s if peak else None,
                 "null": null, "null_over_runner": null["offline_samples_per_s"] / offline.samples_per_s,
                 "passed": peak is not None,

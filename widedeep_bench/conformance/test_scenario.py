@@ -15,15 +15,19 @@ from widedeep_bench import gates
 pytestmark = pytest.mark.scenario
 
 
-def test_scenario(scenario_gate, request, tmp_path_factory, wd_assets, suite_onnx, reference_rows, wd_results):
+def test_scenario(scenario_gate, request, tmp_path_factory, wd_config, wd_assets, suite_onnx, reference_rows,
+                  wd_results):
     from widedeep_bench.engines.store import EngineStore
     from widedeep_bench.loadgen import job
     from widedeep_bench.metrics import accuracy
+    from widedeep_bench.suite.engines import engine_options
 
     gate, case = scenario_gate, gates.scenario_case(scenario_gate)
     model = {"tensorflow": wd_assets.saved_model, "null": None}.get(gate.backend, suite_onnx)
     out = tmp_path_factory.mktemp(case.replace(" ", "-"))
-    instances = job.Instances(gate.backend, gate.precision, model, count=gate.instances, store=EngineStore())
+    options = engine_options(gate.backend, gate.precision, ort_providers=wd_config.ort_providers)
+    instances = job.Instances(gate.backend, gate.precision, model, count=gate.instances, max_batch=gate.max_batch,
+                              providers=options.providers, store=EngineStore())
     measured, evaluated = {"log_dir": str(out)}, []
     with instances:
         measured["runner"] = instances.describe()

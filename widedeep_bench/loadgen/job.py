@@ -19,7 +19,8 @@ from widedeep_bench.engines import EngineOptions, make_runner
 from widedeep_bench.engines.base import DEFAULT_BATCH_PROFILE
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.loadgen import logs
-from widedeep_bench.loadgen.scenarios import ScenarioResult, ScenarioSettings, compliance, find_peak, run_scenario
+from widedeep_bench.loadgen.scenarios import (ScenarioResult, ScenarioSettings, compliance, find_peak, run_scenario,
+                                              settings_of_gate)
 from widedeep_bench.progress import say
 
 NULL = "null"
@@ -38,14 +39,17 @@ class Instances:
     original, None for the null runner). Use as a context manager."""
 
     def __init__(self, backend: str, precision: str, model: Path | None, *, count: int | None = None,
-                 threads: int | None = None, max_batch: int = DEFAULT_BATCH_PROFILE[2], store=None) -> None:
+                 threads: int | None = None, max_batch: int | None = None, providers: tuple[str, ...] = (),
+                 store=None) -> None:
+        """``max_batch``: the largest batch the batcher will form (engines with a batch profile are built for
+        it); ``providers``: ONNX Runtime execution providers, in priority order (onnxruntime only)."""
         if (count is not None and count < 1) or (threads is not None and threads < 1):
             raise WidedeepError(f"instances {count} and threads {threads} per instance: expected at least 1 each")
         self.count = physical_cores() if count is None else count
         self.threads = max(1, physical_cores() // self.count) if threads is None else threads
         self.backend, self.precision, self.model, self.store = backend, precision, model, store
-        self.options = EngineOptions(precision=precision, threads=self.threads,
-                                     max_batch=max(max_batch, DEFAULT_BATCH_PROFILE[2]))
+        self.options = EngineOptions(precision=precision, threads=self.threads, providers=providers,
+                                     max_batch=max(max_batch or 1, DEFAULT_BATCH_PROFILE[2]))
         self.runners: list = []
         self._stack = ExitStack()
 
@@ -69,7 +73,8 @@ class Instances:
 
     def describe(self) -> dict:
         return {"backend": self.backend, "precision": self.precision, "instances": self.count,
-                "threads_per_instance": self.threads, "version": self.runners[0].version() if self.runners else None}
+                "threads_per_instance": self.threads, "providers": list(self.options.providers),
+                "version": self.runners[0].version() if self.runners else None}
 
 
 def run(instances: Instances, tensors, settings: ScenarioSettings, out: Path) -> ScenarioResult:
@@ -82,7 +87,7 @@ def null_ceiling(tensors, settings: ScenarioSettings, out: Path, *, count: int) 
     (whether the harness alone keeps up, and its p99)."""
     short = replace(settings, mode="performance", duration_s=min(settings.duration_s, NULL_DURATION_S),
                     log_probability=0.0)
-    with Instances(NULL, "fp32", None, count=count) as runners:
+    with Instances(NULL, "fp32", None, count=count, max_batch=settings.batch) as runners:
         offline = run_scenario(runners, tensors, replace(short, scenario="Offline", target_qps=None,
                                                          max_batch=None), out / "null-Offline", label=NULL)
         ceiling = {"offline_samples_per_s": offline.samples_per_s, "offline_valid": offline.valid,
@@ -110,9 +115,14 @@ def peak(instances: Instances, tensors, settings: ScenarioSettings, out: Path, *
     ``settings``' latency bound. Returns ``(offline result, PeakSearch)``."""
     offline = run(instances, tensors, replace(settings, scenario="Offline", target_qps=None, max_batch=None),
                   out / "Offline-performance")
-    search = find_peak(lambda qps: run(instances, tensors, replace(settings, scenario="Server", target_qps=qps),
-                                       out / f"Server-peak-{qps:.0f}qps"),
-                       offline.samples_per_s, tries=tries)
+    tried = []
+
+    def run_at(qps: float) -> ScenarioResult:
+        tried.append(qps)
+        return run(instances, tensors, replace(settings, scenario="Server", target_qps=qps),
+                   out / f"Server-peak-try{len(tried)}-{qps:.0f}qps")
+
+    search = find_peak(run_at, offline.samples_per_s, tries=tries)
     return offline, search
 
 
@@ -123,19 +133,9 @@ def check_compliance(instances: Instances, tensors, settings: ScenarioSettings, 
                       rows=tensors.rows, atol=TOLERANCES[instances.precision].atol)
 
 
-def gate_settings(gate, mode: str = "performance") -> ScenarioSettings:
-    """The LoadGen settings of a profile's ``[[scenario]]`` table (``profiles.ScenarioGate``): Server runs at
-    the table's ``min_qps`` under its p99 bound."""
-    from widedeep_bench.loadgen.scenarios import DEFAULT_MAX_WAIT_MS
-
-    return ScenarioSettings(gate.scenario, mode=mode, duration_s=gate.duration_s, target_qps=gate.min_qps,
-                            latency_ms=gate.latency_ms, max_batch=gate.max_batch,
-                            max_wait_ms=DEFAULT_MAX_WAIT_MS if gate.max_wait_ms is None else gate.max_wait_ms)
-
-
 def gated_performance(instances: Instances, tensors, gate, out: Path) -> tuple[ScenarioResult, dict]:
     """A ``[[scenario]]`` table's performance run and the null runner's ceiling beside it."""
-    settings = gate_settings(gate)
+    settings = settings_of_gate(gate)
     result = run(instances, tensors, settings, out / f"{gate.scenario}-performance")
     return result, null_ceiling(tensors, settings, out, count=instances.count)
 
@@ -143,7 +143,7 @@ def gated_performance(instances: Instances, tensors, gate, out: Path) -> tuple[S
 def gated_accuracy(instances: Instances, tensors, gate, out: Path):
     """A ``[[scenario]]`` table's accuracy run, scored from LoadGen's accuracy log: ``(result, Accuracy)``."""
     directory = out / f"{gate.scenario}-accuracy"
-    result = run(instances, tensors, gate_settings(gate, "accuracy"), directory)
+    result = run(instances, tensors, settings_of_gate(gate, "accuracy"), directory)
     return result, accuracy_of_log(directory, tensors)
 
 
@@ -152,6 +152,8 @@ def method(result: ScenarioResult, null: dict) -> str:
     settings = result.settings
     traffic = (f"Server, Poisson arrivals at {settings['target_qps']:g} QPS, p99 bound {settings['latency_ms']:g} ms"
                if result.scenario == "Server" else result.scenario)
+    if result.scenario == "Server":
+        traffic += f" (LoadGen scheduled {result.scheduled_qps:,.0f}, completed {result.completed_qps:,.0f} QPS)"
     return (f"MLPerf LoadGen {traffic}, >= {settings['duration_s']:g} s; {result.instances} instance(s), dynamic "
             f"batcher <= {settings['max_batch']} samples / {settings['max_wait_ms']:g} ms, mean batch "
             f"{result.batcher['mean_batch']:.1f}; figures from mlperf_log_detail.txt; null runner's ceiling "

@@ -24,6 +24,12 @@ DEFAULT_LATENCY_MS = 30.0  # MLPerf DLRM v1's Server bound at p99 (SPEC section 
 DEFAULT_MAX_BATCH = {"Offline": 4096, "Server": 1024, "SingleStream": 1}
 DEFAULT_MAX_WAIT_MS = 0.0  # greedy: a free instance takes what is queued (measured: a wait halves the Server peak on 2 cores)
 ESTIMATE_ROUNDS = 5  # batches timed to estimate Offline's expected samples/s and SingleStream's latency
+# An Offline query sized from an estimate that came out low finishes before LoadGen's minimum duration (INVALID);
+# one sized high only runs longer: the estimate is raised by half, against load that comes and goes.
+ESTIMATE_MARGIN = 1.5
+WARMUP_CALLS = 3  # untimed calls per instance and batch size before LoadGen starts its clock
+# Bounds that keep every setting within LoadGen's integer fields and a query within memory.
+MAX_DURATION_S, MAX_LATENCY_MS, MAX_WAIT_MS, MAX_QPS, MAX_SEED = 86_400.0, 60_000.0, 1_000.0, 1e8, 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -48,26 +54,36 @@ class ScenarioSettings:
             problems.append(f"scenario {self.scenario!r}: expected one of {list(SCENARIOS)}")
         if self.mode not in MODES:
             problems.append(f"mode {self.mode!r}: expected one of {list(MODES)}")
-        if not (math.isfinite(self.duration_s) and self.duration_s > 0):
-            problems.append(f"duration {self.duration_s!r} s: expected a number > 0")
-        if self.target_qps is not None and not (math.isfinite(self.target_qps) and self.target_qps > 0):
-            problems.append(f"target QPS {self.target_qps!r}: expected a number > 0")
+        if not (math.isfinite(self.duration_s) and 0 < self.duration_s <= MAX_DURATION_S):
+            problems.append(f"duration {self.duration_s!r} s: expected a number in (0, {MAX_DURATION_S:g}]")
+        if self.target_qps is not None and not (math.isfinite(self.target_qps) and 0 < self.target_qps <= MAX_QPS):
+            problems.append(f"target QPS {self.target_qps!r}: expected a number in (0, {MAX_QPS:g}]")
         if self.scenario == "Server" and self.target_qps is None:
             problems.append("Server needs a target QPS (its arrival rate)")
-        if not (math.isfinite(self.latency_ms) and self.latency_ms > 0):
-            problems.append(f"latency bound {self.latency_ms!r} ms: expected a number > 0")
+        if not (math.isfinite(self.latency_ms) and 0 < self.latency_ms <= MAX_LATENCY_MS):
+            problems.append(f"latency bound {self.latency_ms!r} ms: expected a number in (0, {MAX_LATENCY_MS:g}]")
         if self.max_batch is not None and self.max_batch < 1:
             problems.append(f"max batch {self.max_batch}: expected >= 1")
-        if not (math.isfinite(self.max_wait_ms) and self.max_wait_ms >= 0):
-            problems.append(f"max wait {self.max_wait_ms!r} ms: expected a number >= 0")
+        if not (math.isfinite(self.max_wait_ms) and 0 <= self.max_wait_ms <= MAX_WAIT_MS):
+            problems.append(f"max wait {self.max_wait_ms!r} ms: expected a number in [0, {MAX_WAIT_MS:g}]")
         if not 0 <= self.log_probability <= 1:
             problems.append(f"log probability {self.log_probability!r}: expected a number in [0, 1]")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < MAX_SEED:
+            problems.append(f"seed {self.seed!r}: expected an integer in [0, {MAX_SEED})")
         if problems:
             raise WidedeepError("LoadGen settings: " + "; ".join(problems))
 
     @property
     def batch(self) -> int:
         return self.max_batch or DEFAULT_MAX_BATCH[self.scenario]
+
+
+def settings_of_gate(gate, mode: str = "performance") -> ScenarioSettings:
+    """The LoadGen settings of a profile's ``[[scenario]]`` table (``profiles.ScenarioGate``): Server runs at
+    the table's ``min_qps`` under its p99 bound."""
+    return ScenarioSettings(gate.scenario, mode=mode, duration_s=gate.duration_s, target_qps=gate.min_qps,
+                            latency_ms=gate.latency_ms, max_batch=gate.max_batch,
+                            max_wait_ms=DEFAULT_MAX_WAIT_MS if gate.max_wait_ms is None else gate.max_wait_ms)
 
 
 @dataclass
@@ -111,12 +127,17 @@ def run_scenario(runners, tensors, settings: ScenarioSettings, out: Path, *, lab
     LoadGen writes its logs to ``out``. ``label`` names the runner in the result ("onnxruntime-fp32")."""
     lg = loadgen_module()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in (logs.DETAIL_LOG, logs.SUMMARY_LOG, logs.ACCURACY_LOG):
-        (out / name).unlink(missing_ok=True)  # an earlier run's log is never read as this run's
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name in (logs.DETAIL_LOG, logs.SUMMARY_LOG, logs.ACCURACY_LOG):
+            (out / name).unlink(missing_ok=True)  # an earlier run's log is never read as this run's
+    except OSError as exc:
+        raise WidedeepError(f"{out}: cannot prepare LoadGen's log directory: {exc.strerror or exc} "
+                            f"({exc.filename})") from exc
     library = SampleLibrary(tensors)
     sut = SystemUnderTest(runners, library, max_batch=settings.batch, max_wait_ms=settings.max_wait_ms)
     test_settings = _test_settings(lg, settings, sut)
+    sut.warm_up({1, min(64, settings.batch), settings.batch}, WARMUP_CALLS)
     log_settings = lg.LogSettings()
     log_settings.log_output.outdir = str(out)
     log_settings.log_output.copy_summary_to_stdout = False
@@ -157,9 +178,9 @@ def _test_settings(lg, settings: ScenarioSettings, sut: SystemUnderTest):
 
 def _estimated_samples_per_s(sut: SystemUnderTest, batch: int) -> float:
     """samples/s of the first instance doing a batch's whole work (rows gathered, ``infer``, responses made)
-    on a few real batches (median), times the instance count. LoadGen sizes an Offline query from it so that
-    the run lasts its minimum duration; an overestimate only makes the run longer, so instances are
-    assumed to add up."""
+    on a few real batches (median), times the instance count and ``ESTIMATE_MARGIN``. LoadGen sizes an Offline
+    query from it so that the run lasts its minimum duration; an overestimate only makes the run longer, so
+    instances are assumed to add up."""
     from widedeep_bench.measure import TimingPlan, measure
 
     rows = np.arange(batch * ESTIMATE_ROUNDS) % sut.library.rows
@@ -167,7 +188,7 @@ def _estimated_samples_per_s(sut: SystemUnderTest, batch: int) -> float:
     plan = TimingPlan(warmup_s=0.1, min_warmup_rounds=1, min_rounds=ESTIMATE_ROUNDS, min_duration_s=0.2)
     runner = sut.runners[0]
     timing = measure(lambda ids, indices: sut.responses(runner, ids, indices), batches, batch, plan)
-    return timing.samples_per_s * len(sut.runners)
+    return timing.samples_per_s * len(sut.runners) * ESTIMATE_MARGIN
 
 
 def _describe(settings: ScenarioSettings, test) -> str:

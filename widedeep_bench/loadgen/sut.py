@@ -4,7 +4,8 @@ The sample library is the eval set's rows, all in memory (one sample = one Crite
 row's index). The system under test puts each issued query on one queue; every runner instance has a thread
 that takes the oldest query, keeps taking queued samples until it holds ``max_batch`` of them or the oldest
 has waited ``max_wait_ms``, gathers their real rows, runs one ``infer`` and answers each sample with its click
-probability as 4 bytes of little-endian float32 (MLPerf's DLRM accuracy script reads them the same way).
+probability as 4 bytes of little-endian float32 (``logs`` reads them back; MLPerf's DLRM accuracy script
+expects [prediction, label] pairs instead and is not used).
 An Offline query (every sample at once) is cut into batches of ``max_batch`` as it arrives.
 
 Runners release the GIL while they compute (ONNX Runtime, OpenVINO, torch), so instance threads overlap; a
@@ -81,6 +82,7 @@ class SystemUnderTest:
         self._threads: list[threading.Thread] = []
         self._count_lock = threading.Lock()
         self._rest: collections.deque = collections.deque()  # what did not fit of a split query
+        self._flushed = threading.Event()
         self._lg = None
 
     # --- LoadGen's callbacks ---------------------------------------------------------------------
@@ -92,7 +94,21 @@ class SystemUnderTest:
             self.queue.put((ids[start:start + self.max_batch], indices[start:start + self.max_batch]))
 
     def flush(self) -> None:
-        pass
+        """LoadGen has no more queries to issue: a filling batch stops waiting for more."""
+        self._flushed.set()
+
+    def warm_up(self, batch_sizes, calls: int) -> None:
+        """Before LoadGen starts its clock: ``calls`` untimed ``infer`` of real rows per instance and batch size,
+        so no instance's first call (lazy allocation, kernel selection) lands in a timed query."""
+        for batch in sorted(batch_sizes):
+            feed = self.library.feed(np.arange(batch) % self.library.rows)
+            for runner in self.runners:
+                try:
+                    for _ in range(calls):
+                        runner.infer(*feed)
+                except Exception as exc:  # noqa: BLE001 - one line naming the runner; nothing is measured
+                    raise WidedeepError(f"{runner.name} failed its warm-up at batch {batch}, before LoadGen "
+                                        f"started: {type(exc).__name__}: {exc}") from exc
 
     # --- lifetime ----------------------------------------------------------------------------------
     def __enter__(self) -> "SystemUnderTest":
@@ -144,7 +160,7 @@ class SystemUnderTest:
                 ids += item[0][:room]
                 indices += item[1][:room]
             remaining = deadline - time.perf_counter()
-            if len(ids) >= self.max_batch or remaining <= 0:
+            if len(ids) >= self.max_batch or remaining <= 0 or self._flushed.is_set():
                 return ids, indices
             time.sleep(min(remaining, POLL_S))
 

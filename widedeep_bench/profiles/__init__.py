@@ -19,7 +19,7 @@ from typing import Callable, NoReturn
 
 from widedeep_bench.engines.registry import RUNNERS
 from widedeep_bench.errors import WidedeepError
-from widedeep_bench.loadgen.scenarios import DEFAULT_LATENCY_MS, SCENARIOS
+from widedeep_bench.loadgen.scenarios import DEFAULT_LATENCY_MS, SCENARIOS, settings_of_gate
 
 PROFILE_DIR = Path(__file__).resolve().parent  # the shipped profiles: <name>.toml beside this module
 PRECISIONS = ("fp32", "fp16")
@@ -360,6 +360,10 @@ def _scenario_gates(tables: list[dict], source: str) -> tuple[ScenarioGate, ...]
             max_wait_ms=table.number("max_wait_ms", "a finite number >= 0", lambda v: v >= 0))
         gate = ScenarioGate(**{key: value for key, value in given.items() if value is not None})
         _check_scenario_keys(table, gate)
+        try:  # the bounds LoadGen's settings have (durations, rates, waits), checked where they are written
+            settings_of_gate(gate)
+        except WidedeepError as exc:
+            raise WidedeepError(f"{table.where}{exc}") from exc
         if any((g.scenario, g.backend, g.precision) == (gate.scenario, gate.backend, gate.precision) for g in gates):
             raise WidedeepError(f"{table.where}a second table for {gate.scenario}, backend {gate.backend}, "
                                 f"{gate.precision}; merge them into one")

@@ -101,7 +101,8 @@ def unrunnable_scenario_gates(config: SuiteConfig) -> list[str]:
     except WidedeepError as exc:
         problems.append(f"{config.profile.source} has [[scenario]] tables: {exc}; or deselect them: -m 'not scenario'")
     for index, gate in enumerate(config.profile.scenarios, start=1):
-        why = runner_class(gate.backend).unavailable_reason(engine_options(gate.backend, gate.precision))
+        why = runner_class(gate.backend).unavailable_reason(
+            engine_options(gate.backend, gate.precision, ort_providers=config.ort_providers))
         if why:
             problems.append(f"{config.profile.source} [[scenario]] #{index} ({gates.scenario_case(gate)}) cannot run "
                             f"here: {why}")

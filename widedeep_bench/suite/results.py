@@ -108,8 +108,9 @@ def scenario_lines(measured: dict) -> list[str]:
     if run:
         figure = (f"{run['completed_qps']:,.0f} QPS completed of {run['scheduled_qps']:,.0f} scheduled"
                   if run["scenario"] == "Server" else f"{run['samples_per_s']:,.0f} samples/s")
-        p99 = run["latency_ms"].get("p99")
-        lines.append(f"{run['validity']}  {figure}  p99 {p99:.2f} ms  x{run['instances']} instances"
+        p99 = run["latency_ms"].get("p99")  # Offline's is when the last sample of its one query came back
+        latency = f"  p99 {p99:.2f} ms" if run["scenario"] != "Offline" and p99 is not None else ""
+        lines.append(f"{run['validity']}  {figure}{latency}  x{run['instances']} instances"
                      + (f"  (null: {null['offline_samples_per_s']:,.0f} samples/s)" if null else ""))
     if "accuracy" in measured:
         a, tf = measured["accuracy"], measured.get("tf_original_auc")
