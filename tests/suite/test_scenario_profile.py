@@ -140,3 +140,12 @@ def test_the_planned_names_are_the_names_the_rules_evaluate(gate):
     if gate.accuracy_tier is not None:
         evaluated.append(gates.scenario_accuracy_gate(case, gate.accuracy_tier, auc=0.8, tf_auc=0.8, method="m"))
     assert [g.name for g in evaluated] == gates.scenario_gate_names(gate) and evaluated
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ("max_wait_ms = 1e12\n", "max wait 1000000000000.0 ms: expected a number in [0, 1000]"),
+    ("duration_s = 1e300\n", "duration 1e+300 s: expected a number in (0, 86400]"),
+])
+def test_a_value_loadgens_settings_cannot_hold_is_refused_naming_the_table(tmp_path, extra, expected):
+    message = refused(tmp_path, VALID + OFFLINE + extra)
+    assert ": [[scenario]] #1 LoadGen settings: " in message and expected in message
