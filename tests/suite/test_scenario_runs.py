@@ -46,9 +46,9 @@ def test_selecting_only_scenario_tests_of_a_profile_without_tables_is_refused(in
 
 
 def test_a_run_loadgen_calls_invalid_fails_its_gate_and_the_session(inputs, run_suite, tmp_path):
-    report = tmp_path / "report.json"
+    report, kept = tmp_path / "report.json", tmp_path / "loadgen"
     done = run_suite("-m", "scenario", "--wd-profile", str(inputs["root"] / "unmeetable.toml"), *inputs["args"],
-                     "--wd-report", str(report), cache=inputs["cache"])
+                     "--wd-report", str(report), "--wd-loadgen-out", str(kept), cache=inputs["cache"])
     assert done.returncode == 1, done.stdout + done.stderr
     saved = json.loads(report.read_text())
     gates = {gate["name"]: gate for gate in saved["gates"]}
@@ -58,3 +58,5 @@ def test_a_run_loadgen_calls_invalid_fails_its_gate_and_the_session(inputs, run_
     run = saved["scenarios"]["Server null-fp32"]["performance"]
     assert run["validity"] == "INVALID" and saved["passed"] is False
     assert saved["scenarios"]["Server null-fp32"]["null"]["offline_samples_per_s"] > 0
+    summary = kept / "Server-null-fp32" / "Server-performance" / "mlperf_log_summary.txt"
+    assert run["log_dir"] == str(summary.parent) and "Result is : INVALID" in summary.read_text()

@@ -8,9 +8,12 @@ same rows. LoadGen's verdict is a gate of its own: an INVALID run never passes, 
 rules are ``widedeep_bench.gates.scenario_*``.
 """
 
+from pathlib import Path
+
 import pytest
 
 from widedeep_bench import gates
+from widedeep_bench.errors import WidedeepError
 
 pytestmark = pytest.mark.scenario
 
@@ -24,7 +27,7 @@ def test_scenario(scenario_gate, request, tmp_path_factory, wd_config, wd_assets
 
     gate, case = scenario_gate, gates.scenario_case(scenario_gate)
     model = {"tensorflow": wd_assets.saved_model, "null": None}.get(gate.backend, suite_onnx)
-    out = tmp_path_factory.mktemp(case.replace(" ", "-"))
+    out = _log_directory(wd_config.loadgen_out, case, tmp_path_factory)
     options = engine_options(gate.backend, gate.precision, ort_providers=wd_config.ort_providers)
     instances = job.Instances(gate.backend, gate.precision, model, count=gate.instances, max_batch=gate.max_batch,
                               providers=options.providers, store=EngineStore())
@@ -60,3 +63,15 @@ def test_scenario(scenario_gate, request, tmp_path_factory, wd_config, wd_assets
     missing = gate.accuracy_tier is not None and references.unavailable("tensorflow")
     if missing:
         pytest.skip(f"the accuracy tier needs the TF original's AUC: {missing}")
+
+
+def _log_directory(loadgen_out, case: str, tmp_path_factory) -> Path:
+    """Where this table's LoadGen logs go: ``--wd-loadgen-out``/<case>, or pytest's temporary directory."""
+    if loadgen_out is None:
+        return tmp_path_factory.mktemp(case.replace(" ", "-"))
+    out = Path(loadgen_out) / case.replace(" ", "-")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WidedeepError(f"--wd-loadgen-out {loadgen_out}: cannot make {out}: {exc.strerror or exc}") from exc
+    return out

@@ -63,6 +63,9 @@ OPTIONS = {
     "--wd-save-reference": OptionSpec("WIDEDEEP_SAVE_REFERENCE", None, "save reference probabilities (.npz) here"),
     "--wd-reference": OptionSpec("WIDEDEEP_REFERENCE", None,
                                  "load reference probabilities (.npz) instead of computing them"),
+    "--wd-loadgen-out": OptionSpec("WIDEDEEP_LOADGEN_OUT", None,
+                                   "keep the scenario gates' LoadGen logs here, one directory per [[scenario]] "
+                                   "table (default: pytest's temporary directory)"),
     "--wd-rows": OptionSpec("WIDEDEEP_ROWS", None, "rows of the synthetic default eval set (when it is used)"),
     "--wd-perf-rounds": OptionSpec("WIDEDEEP_PERF_ROUNDS", "20", "minimum timed rounds per perf case"),
     "--wd-perf-warmup": OptionSpec("WIDEDEEP_PERF_WARMUP", "3", "minimum untimed warm-up rounds per perf case"),
@@ -189,6 +192,7 @@ class SuiteConfig:
     # verified (``with_bundle``), onnx, eval_csv and reference are its files.
     bundle: str | None = None
     bundle_option: str = "--wd-bundle"
+    loadgen_out: str | None = None  # --wd-loadgen-out: where the scenario gates' LoadGen logs are kept
 
     def must_run(self, backend: str) -> bool:
         """Whether ``backend`` not running here fails the run (fail closed) instead of skipping: the profile
@@ -240,7 +244,8 @@ class SuiteConfig:
             allow_missing=given(config, "--wd-allow-missing").flag(),
             backends_named=backend_option.value is not None, providers_named=providers_option.value is not None,
             strict=profile_named or backend_option.value is not None or providers_option.value is not None,
-            bundle=bundle_option.value, bundle_option=bundle_option.name or "--wd-bundle")
+            bundle=bundle_option.value, bundle_option=bundle_option.name or "--wd-bundle",
+            loadgen_out=value("--wd-loadgen-out"))
 
 
 def _bundle_option(config) -> Given:
