@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from widedeep_bench.errors import GatesFailed, WidedeepError
-from widedeep_bench.loadgen.scenarios import DEFAULT_LATENCY_MS, DEFAULT_MAX_WAIT_MS, SCENARIOS
+from widedeep_bench.loadgen.scenarios import DEFAULT_LATENCY_MS, DEFAULT_MAX_WAIT_MS, PEAK_TRIES, SCENARIOS
 
 MODES = ("performance", "accuracy", "compliance")
 RESULT_FILE = "result.json"
@@ -42,7 +42,8 @@ def register(subparsers) -> None:
     parser.add_argument("--find-peak", action="store_true",
                         help="Server: search the highest target QPS LoadGen calls VALID (an Offline run first "
                              "gives the upper bound)")
-    parser.add_argument("--peak-tries", type=int, default=6, help="Server runs the search may make (default %(default)s)")
+    parser.add_argument("--peak-tries", type=int, default=PEAK_TRIES,
+                        help="Server runs the search may make (default %(default)s)")
     parser.add_argument("--instances", type=int, help="runner instances, each its own session (default: one per "
                                                       "physical core)")
     parser.add_argument("--threads", type=int, help="intra-op threads per instance (default: cores / instances)")
@@ -105,8 +106,6 @@ def check(args):
     except WidedeepError as exc:
         raise WidedeepError(f"--duration, --target-qps, --latency-ms, --max-batch, --max-wait-ms: {exc}") from exc
     loadgen_module()
-    if args.out.exists() and not args.out.is_dir():
-        raise WidedeepError(f"--out {args.out}: exists and is not a directory")
     check_output_path(args.out / RESULT_FILE, f"--out {args.out}")
     # An earlier run's result is never read as this run's; any other file there is refused, never replaced.
     remove_earlier_output(args.out / RESULT_FILE, f"--out {args.out}", "a loadgen result",

@@ -19,13 +19,12 @@ from widedeep_bench.engines import EngineOptions, make_runner
 from widedeep_bench.engines.base import DEFAULT_BATCH_PROFILE
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.loadgen import logs
-from widedeep_bench.loadgen.scenarios import (ScenarioResult, ScenarioSettings, compliance, find_peak, run_scenario,
-                                              settings_of_gate)
+from widedeep_bench.loadgen.scenarios import (PEAK_TRIES, ScenarioResult, ScenarioSettings, compliance, find_peak,
+                                              run_scenario, settings_of_gate)
 from widedeep_bench.progress import say
 
 NULL = "null"
 NULL_DURATION_S = 2.0  # the Offline ceiling beside a result: a short run is enough, the null runner is steady
-PEAK_TRIES = 6
 
 
 def physical_cores() -> int:

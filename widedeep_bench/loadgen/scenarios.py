@@ -27,6 +27,7 @@ ESTIMATE_ROUNDS = 5  # batches timed to estimate Offline's expected samples/s an
 # An Offline query sized from an estimate that came out low finishes before LoadGen's minimum duration (INVALID);
 # one sized high only runs longer: the estimate is raised by half, against load that comes and goes.
 ESTIMATE_MARGIN = 1.5
+PEAK_TRIES = 6  # Server runs a peak search makes unless told otherwise
 WARMUP_CALLS = 3  # untimed calls per instance and batch size before LoadGen starts its clock
 # Bounds that keep every setting within LoadGen's integer fields and a query within memory.
 MAX_DURATION_S, MAX_LATENCY_MS, MAX_WAIT_MS, MAX_QPS, MAX_SEED = 86_400.0, 60_000.0, 1_000.0, 1e8, 2**63 - 1
