@@ -39,6 +39,22 @@ TOLERANCES = {
     # broken engine produces (random weights: one wrong bucket in one sample moves its p by up to
     # 0.06; misordered kernel rows, 0.2; every bucket off by one, 0.9).
     "fp16": Tolerance(atol=5e-3, rtol=0.0, why="11-bit significand; measured 2.4e-4 to 3.0e-4 on ORT CPU"),
+    # BF16 keeps float32's exponent but only 8 significant bits (unit roundoff 2^-8 = 3.9e-3, 8x FP16's),
+    # so the same argument gives 8x FP16's error: measured max |dp| 2.1e-3 (p99 1.2e-3) with weights and
+    # activations in bfloat16 (torch on the CPU, the embedded default's model, 65,536 eval rows;
+    # 2.7e-4 in float16 on the same rows), 1.0e-3 for OpenVINO BF16 on an AMX Xeon (issue 12). 2e-2 leaves
+    # about 10x headroom and stays below a single wrong bucket's 0.06.
+    "bf16": Tolerance(atol=2e-2, rtol=0.0, why="8-bit significand; measured 2.1e-3 (bfloat16 weights and "
+                                                 "activations, 65,536 rows)"),
+    # INT8 rounds each Gemm input to one of 256 levels of its calibrated range (per-tensor uint8) and each
+    # weight column to 255 levels (per-channel int8): errors of up to half a step (range/510) per element
+    # add up over 845 inputs. Measured max |dp| 0.030 (ONNX Runtime QDQ, MinMax) and 0.027 (OpenVINO with
+    # NNCF) over the embedded default's 512,000 eval rows, with AUC within 0.005% of FP32. 0.1 leaves about
+    # 3x headroom (TensorRT's entropy calibration clips outliers harder) and still fails a misordered
+    # kernel (0.2) or buckets off by one (0.9); what INT8 must keep is judged by MLPerf's AUC tier
+    # (``gates.auc_tier_gate``), not by parity.
+    "int8": Tolerance(atol=0.1, rtol=0.0, why="256 calibrated levels per Gemm input; measured 0.030 (ORT) and "
+                                               "0.027 (OpenVINO) over 512,000 rows"),
 }
 
 

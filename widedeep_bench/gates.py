@@ -40,10 +40,31 @@ def accuracy_drop_name(case: str) -> str:
     return f"accuracy {case}: Top-1 >= TF original - allowed drop"
 
 
-def accuracy_gate_names(case: str, *, with_drop: bool) -> list[str]:
-    """The accuracy gates of ``case`` ("onnxruntime-fp16"); the drop gate where a TF original is compared."""
+def accuracy_tier_name(case: str, tier: float) -> str:
+    return f"accuracy {case}: AUC >= {tier:g}% of TF original (MLPerf tier)"
+
+
+def accuracy_gate_names(case: str, *, with_drop: bool, tier: float | None = None) -> list[str]:
+    """The accuracy gates of ``case`` ("onnxruntime-fp16"); where a TF original is compared, the drop gate
+    and MLPerf's AUC tier (``tier``, the profile's ``auc_tier``)."""
     names = [accuracy_floor_name(case), accuracy_auc_name(case)]
-    return names + [accuracy_drop_name(case)] if with_drop else names
+    if not with_drop:
+        return names
+    return names + [accuracy_drop_name(case)] + ([] if tier is None else [accuracy_tier_name(case, tier)])
+
+
+def precision_evidence_name(case: str) -> str:
+    return f"precision {case}: the runtime shows the precision it is labelled with"
+
+
+def precision_differs_name(case: str) -> str:
+    return f"precision {case}: outputs differ from its FP32 engine's"
+
+
+def precision_gate_names(case: str, precision: str, reduced: tuple[str, ...]) -> list[str]:
+    """The precision-proof gates of an engine labelled ``precision``: none for FP32 (the precision every other
+    is compared with), two for each of ``reduced``."""
+    return [precision_evidence_name(case), precision_differs_name(case)] if precision in reduced else []
 
 
 def parity_gate_name(case: str, batch: int, reference: str) -> str:
@@ -147,15 +168,30 @@ def evaluate(name: str, measured: float, op: str, threshold: float, *, unit: str
 
 # --- the rules ----------------------------------------------------------------------------------
 
-def accuracy_gates(case: str, metrics, profile, *, tf_top1: float | None, method: str) -> list[GateResult]:
+def accuracy_gates(case: str, metrics, profile, *, tf_metrics=None, method: str) -> list[GateResult]:
     """Top-1 >= the profile's floor; AUC >= 0.5 + margin (a constant predictor never passes); and, where the
-    TF original's Top-1 on the same rows is known, Top-1 >= it - the allowed drop."""
+    TF original's metrics on the same rows are known (``tf_metrics``), Top-1 >= its Top-1 - the allowed drop
+    and AUC >= the profile's ``auc_tier`` percent of its AUC (MLPerf's rule: 99 or 99.9)."""
     gates = [evaluate(accuracy_floor_name(case), metrics.top1, ">=", profile.top1_floor, method=method),
              evaluate(accuracy_auc_name(case), metrics.auc, ">=", 0.5 + profile.auc_margin, method=method)]
-    if tf_top1 is not None:
-        gates.append(evaluate(accuracy_drop_name(case), metrics.top1, ">=", tf_top1 - profile.top1_max_drop,
-                              method=f"{method}; TF original on the same rows: {tf_top1:.5f}"))
+    if tf_metrics is not None:
+        gates.append(evaluate(accuracy_drop_name(case), metrics.top1, ">=", tf_metrics.top1 - profile.top1_max_drop,
+                              method=f"{method}; TF original on the same rows: {tf_metrics.top1:.5f}"))
+        tier = profile.auc_tier
+        gates.append(evaluate(accuracy_tier_name(case, tier), metrics.auc, ">=", tier / 100 * tf_metrics.auc,
+                              method=f"{method}; TF original's AUC on the same rows: {tf_metrics.auc:.6f}, "
+                                     f"x {tier:g}% (MLPerf's recommendation rule)"))
     return gates
+
+
+def precision_gates(case: str, evidence, *, differing: int, elements: int, method: str) -> list[GateResult]:
+    """An engine labelled with a reduced precision proves it: ``evidence`` (``precision.PrecisionEvidence``,
+    the runtime's own account) shows that precision, and its outputs on real rows differ from its own FP32
+    engine's in at least one of ``elements`` elements (``differing``), since one that rounds nothing ran FP32."""
+    return [evaluate(precision_evidence_name(case), 1.0 if evidence.shown else 0.0, ">=", 1.0, unit="shown",
+                     method=str(evidence)),
+            evaluate(precision_differs_name(case), differing, ">=", 1, unit=f"of {elements} elements differ",
+                     method=f"{method}; equal bit for bit means it ran FP32" if differing == 0 else method)]
 
 
 def parity_gate(case: str, batch: int, reference: str, comparison, tolerance, *, method: str) -> GateResult:

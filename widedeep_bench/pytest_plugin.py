@@ -359,20 +359,39 @@ def eval_tensors(wd_assets, wd_results):
 
 
 @pytest.fixture(scope="session")
-def reference_rows(eval_tensors):
-    """The rows references are computed on and parity is checked on: every whole batch of 1024 (labels
-    not needed, so an unlabelled eval.csv still checks parity)."""
+def calibration(pytestconfig, wd_config, wd_assets, eval_tensors, wd_results):
+    """The rows INT8 engines calibrate on (``widedeep_bench.calibration``), proven disjoint from the scored
+    rows and named in the report; None when no engine of the run is calibrated."""
+    if not wd_config.calibrates:
+        return None
+    from widedeep_bench.calibration import calibration_set, check_disjoint, scored_rows
     from widedeep_bench.metrics import whole_batches
+    from widedeep_bench.suite.config import given
 
-    return whole_batches(eval_tensors)
+    option = given(pytestconfig, "--wd-calibration-csv").name or "--wd-calibration-csv"
+    rows = calibration_set(wd_assets, eval_tensors, wd_config.calibration_csv, option=option)
+    check_disjoint(rows, whole_batches(scored_rows(eval_tensors, rows)))
+    wd_results.context["calibration"] = rows.as_dict()
+    return rows
 
 
 @pytest.fixture(scope="session")
-def accuracy_tensors(eval_tensors):
+def reference_rows(eval_tensors, calibration):
+    """The rows references are computed on and parity is checked on: every whole batch of 1024 before any
+    held-out calibration rows (labels not needed, so an unlabelled eval.csv still checks parity)."""
+    from widedeep_bench.calibration import scored_rows
+    from widedeep_bench.metrics import whole_batches
+
+    return whole_batches(scored_rows(eval_tensors, calibration))
+
+
+@pytest.fixture(scope="session")
+def accuracy_tensors(eval_tensors, calibration):
     """The rows the accuracy run scores: the same whole batches, which must carry labels."""
+    from widedeep_bench.calibration import scored_rows
     from widedeep_bench.metrics import accuracy_rows
 
-    return accuracy_rows(eval_tensors)
+    return accuracy_rows(scored_rows(eval_tensors, calibration))
 
 
 @pytest.fixture(scope="session")
@@ -400,14 +419,15 @@ def suite_onnx(wd_assets, suite_conversion) -> Path:
 
 
 @pytest.fixture(scope="session")
-def engine_pool(wd_config, wd_assets, suite_onnx):
+def engine_pool(wd_config, wd_assets, suite_onnx, calibration):
     from widedeep_bench.bundle import NO_TF_ORIGINAL
     from widedeep_bench.engines.store import EngineStore
     from widedeep_bench.suite.engines import EnginePool
 
     extra = {"no_saved_model": NO_TF_ORIGINAL} if wd_config.bundle is not None else {}
     pool = EnginePool(onnx=suite_onnx, saved_model=wd_assets.saved_model, max_batch=max(wd_config.batch_sizes),
-                      store=EngineStore(), ort_providers=wd_config.ort_providers, **extra)
+                      store=EngineStore(), ort_providers=wd_config.ort_providers, calibration=calibration,
+                      **extra)
     yield pool
     pool.close()
 

@@ -40,7 +40,8 @@ def test_defaults_come_from_the_cpu_default_profile():
     config = configure()
     assert config.profile.name == "cpu-default"
     assert config.backends is None  # every runner known; the unavailable ones skip with a reason
-    assert config.batch_sizes == (1024, 4096, 16384) and config.precisions == ("fp32", "fp16")
+    assert config.batch_sizes == (1024, 4096, 16384) and config.precisions == ("fp32", "fp16", "int8")
+    assert config.calibrates and config.calibration_csv is None  # INT8 calibrates on the default's own rows
     assert (config.perf_rounds, config.perf_warmup, config.perf_duration_s) == (20, 3, 1.0)
     assert (config.ort_providers, config.allow_missing, config.strict, config.backends_named) == \
         (None, False, False, False)
@@ -141,8 +142,8 @@ def test_allow_missing_is_a_flag_or_a_true_false_variable(monkeypatch, given, en
     ({"batch_sizes": ""}, "--wd-batch-sizes='': expected comma-separated positive integers"),
     ({"batch_sizes": "1024,1024"}, "--wd-batch-sizes='1024,1024': expected comma-separated positive integers, "
                                    "e.g. 1024,4096, each once; repeated: 1024"),
-    ({"precision": "fp32,int8"}, "--wd-precision='fp32,int8': expected precisions from ['fp32', 'fp16']; "
-                                 "unknown: ['int8']"),
+    ({"precision": "fp32,fp8"}, "--wd-precision='fp32,fp8': expected precisions from ['fp32', 'fp16', 'bf16', "
+                                "'int8']; unknown: ['fp8']"),
     ({"precision": "fp32,fp32"}, "--wd-precision='fp32,fp32': expected comma-separated precisions, each once"),
     ({"backend": "onnxrt"}, "--wd-backend='onnxrt': expected runner names from ["),
     ({"backend": ""}, "--wd-backend='': expected comma-separated runner names"),
@@ -179,7 +180,7 @@ def test_a_bad_option_is_one_line_naming_the_option_and_what_was_expected(given,
     ({"WIDEDEEP_ROWS": "ten"}, "WIDEDEEP_ROWS='ten': expected an integer >= 1"),
     ({"WIDEDEEP_BATCH_SIZES": "1k"}, "WIDEDEEP_BATCH_SIZES='1k': expected comma-separated positive integers"),
     ({"WIDEDEEP_PERF_DURATION": "0"}, "WIDEDEEP_PERF_DURATION='0': expected a number of seconds > 0"),
-    ({"WIDEDEEP_PRECISION": "bf16"}, "WIDEDEEP_PRECISION='bf16': expected precisions from"),
+    ({"WIDEDEEP_PRECISION": "tf32"}, "WIDEDEEP_PRECISION='tf32': expected precisions from"),
     ({"WIDEDEEP_ALLOW_MISSING": "maybe"}, "WIDEDEEP_ALLOW_MISSING='maybe': expected one of ['1', 'true', 'yes'] "
                                           "(true) or ['0', 'false', 'no'] or empty (false)"),
 ])

@@ -11,7 +11,7 @@ from widedeep_bench.gates import GateBook, PlannedGate, judge
 from widedeep_bench.metrics import Accuracy
 from widedeep_bench.profiles import PerfGate
 
-PROFILE = SimpleNamespace(top1_floor=0.745, top1_max_drop=0.001, auc_margin=0.05)
+PROFILE = SimpleNamespace(top1_floor=0.745, top1_max_drop=0.001, auc_margin=0.05, auc_tier=99.0)
 
 
 def metrics(top1, auc):
@@ -35,17 +35,46 @@ def test_unknown_comparison_is_refused():
 
 def test_constant_predictor_fails_the_auc_gate_even_above_the_floor():
     """The seed's failure mode: Top-1 at the all-negative baseline, above a 0.745 floor, AUC 0.5."""
-    results = {g.name: g for g in gates.accuracy_gates("ixrt-fp16", metrics(0.7460, 0.5), PROFILE, tf_top1=0.7739,
-                                                       method="m")}
+    results = {g.name: g for g in gates.accuracy_gates("ixrt-fp16", metrics(0.7460, 0.5), PROFILE,
+                                                       tf_metrics=metrics(0.7739, 0.80), method="m")}
     assert results[gates.accuracy_floor_name("ixrt-fp16")].passed
     assert not results[gates.accuracy_auc_name("ixrt-fp16")].passed
     assert not results[gates.accuracy_drop_name("ixrt-fp16")].passed
+    assert not results[gates.accuracy_tier_name("ixrt-fp16", 99.0)].passed
 
 
 def test_drop_gate_is_judged_against_the_tf_original_on_the_same_rows():
-    (floor, auc, drop) = gates.accuracy_gates("ort-fp16", metrics(0.7730, 0.80), PROFILE, tf_top1=0.7739, method="m")
+    (floor, auc, drop, tier) = gates.accuracy_gates("ort-fp16", metrics(0.7730, 0.80), PROFILE,
+                                                    tf_metrics=metrics(0.7739, 0.80), method="m")
     assert drop.passed and drop.threshold == pytest.approx(0.7729) and "0.77390" in drop.method
-    assert len(gates.accuracy_gates("ort-fp16", metrics(0.7730, 0.80), PROFILE, tf_top1=None, method="m")) == 2
+    assert len(gates.accuracy_gates("ort-fp16", metrics(0.7730, 0.80), PROFILE, tf_metrics=None, method="m")) == 2
+
+
+@pytest.mark.parametrize("tier, auc, passes", [(99.0, 0.8120 * 0.99 + 1e-6, True), (99.0, 0.8120 * 0.99 - 1e-6, False),
+                                               (99.9, 0.8120 * 0.999 + 1e-6, True), (99.9, 0.8120 * 0.99, False)])
+def test_an_engine_below_mlperfs_auc_tier_fails_even_with_top1_intact(tier, auc, passes):
+    """MLPerf's rule for recommendation: AUC >= 99% (99.9% in the strict tier) of the FP32 reference's AUC on
+    the same rows. An INT8 engine that keeps Top-1 but loses ranking quality fails it."""
+    profile = SimpleNamespace(**{**vars(PROFILE), "auc_tier": tier})
+    results = gates.accuracy_gates("onnxruntime-int8", metrics(0.7739, auc), profile,
+                                   tf_metrics=metrics(0.7739, 0.8120), method="m")
+    (gate,) = [g for g in results if g.name == gates.accuracy_tier_name("onnxruntime-int8", tier)]
+    assert gate.passed is passes
+    assert gate.threshold == pytest.approx(tier / 100 * 0.8120) and "0.812000" in gate.method
+    assert all(g.passed for g in results if g is not gate)
+
+
+def test_precision_gates_fail_an_engine_without_evidence_or_with_fp32_outputs():
+    from widedeep_bench.precision import PrecisionEvidence
+
+    shown = PrecisionEvidence("int8", True, "ops", "4 QGemm")
+    evidence, differs = gates.precision_gates("ort-int8", shown, differing=100, elements=2048, method="m")
+    assert evidence.passed and differs.passed
+    evidence, differs = gates.precision_gates("ort-int8", PrecisionEvidence.not_shown("int8", "no integer ops"),
+                                              differing=0, elements=2048, method="m")
+    assert not evidence.passed and "no integer ops" in evidence.method
+    assert not differs.passed and "ran FP32" in differs.method
+    assert gates.precision_gate_names("ort-fp32", "fp32", ("fp16", "bf16", "int8")) == []
 
 
 def test_parity_gate_uses_the_smallest_passing_atol():

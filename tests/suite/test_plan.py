@@ -21,9 +21,18 @@ ORT32 = EngineCase("onnxruntime", "fp32", None)
 IXRT16 = EngineCase("ixrt", "fp16", "ixrt not importable: No module named 'ixrt'")
 
 
-def test_engine_accuracy_plans_floor_auc_and_drop(config):
+def test_engine_accuracy_plans_floor_auc_drop_and_the_mlperf_tier(config):
     planned = gates_of_test("test_engine_accuracy", {"engine_case": ORT32}, config)
-    assert planned.engine and planned.names == gates.accuracy_gate_names("onnxruntime-fp32", with_drop=True)
+    assert planned.engine and planned.names == gates.accuracy_gate_names("onnxruntime-fp32", with_drop=True,
+                                                                         tier=99.9)
+    assert gates.accuracy_tier_name("onnxruntime-fp32", 99.9) in planned.names  # cpu-default's auc_tier
+
+
+def test_only_reduced_precisions_plan_precision_proof_gates(config):
+    for case, planned in ((EngineCase("onnxruntime", "int8", None), 2), (EngineCase("openvino", "bf16", None), 2),
+                          (ORT32, 0)):
+        names = gates_of_test("test_engine_runs_its_precision", {"engine_case": case}, config).names
+        assert len(names) == planned and all(case.id in name for name in names)
 
 
 def test_parity_against_itself_plans_nothing(config):
@@ -47,7 +56,7 @@ def test_an_absent_runtime_is_out_of_the_default_plan_and_in_one_that_names_it(c
     params = {"engine_case": IXRT16}
     assert gates_of_test("test_engine_accuracy", params, config).names == []
     named = gates_of_test("test_engine_accuracy", params, replace_config(config, must_run=lambda b: b == "ixrt"))
-    assert named.engine and len(named.names) == 3
+    assert named.engine and len(named.names) == 4  # floor, AUC margin, drop, MLPerf tier
 
 
 def test_conversion_gates_are_planned_unless_a_converted_onnx_is_given(config):

@@ -80,7 +80,7 @@ def test_the_cpu_default_profile_holds_the_engine_throughput_targets_with_their_
     targets = {t.metric: t for t in load_profile("cpu-default").targets_for("engine_throughput")}
     assert {metric: (t.min, t.max) for metric, t in targets.items()} == {
         "ort_fp32_over_tf": (1.25, None), "ort_fp32_over_sgemm_ceiling": (0.90, None),
-        "null_time_over_ort_fp32_time": (None, 0.02)}
+        "null_time_over_ort_fp32_time": (None, 0.02), "fastest_reduced_over_ort_fp32": (2.5, None)}
     assert "SPEC" in targets["ort_fp32_over_tf"].why and "2026-11-26" in targets["ort_fp32_over_tf"].why
 
 
@@ -148,7 +148,7 @@ def test_an_unknown_key_is_refused_naming_its_table_and_the_schemas_keys(tmp_pat
     (VALID + "[[target]]\nbenchmark = 'b'\nmetric = 'm'\nmax = 1\nwhy = 'w'\n[target.extra]\nx = 1\n",
      "[[target]] #1 [extra]: unknown table; allowed: ["),
     (VALID + 'ort_providers = ["CUDAExecutionProvider"]\n',
-     "[accuracy] ort_providers: unknown key; allowed: ['auc_margin', 'top1_floor', 'top1_max_drop']; "
+     "[accuracy] ort_providers: unknown key; allowed: ['auc_margin', 'auc_tier', 'top1_floor', 'top1_max_drop']; "
      "top-level keys go above the first [table]"),
     (VALID + "[perf]\nprecision = 'fp32'\n", "[perf]: must be written [[perf]] (a list of tables), not table"),
     (VALID.split("[accuracy]")[0] + "accuracy = 0.7\n", "accuracy = 0.7: expected a table [accuracy]"),
@@ -188,7 +188,7 @@ def test_a_drop_of_zero_is_allowed_no_engine_may_lose_top1(tmp_path):
     ("batch = 0", "batch = 0: expected a positive integer"),
     ("batch = 1024.0", "batch = 1024.0: expected a positive integer"),
     ("batch = true", "batch = True: expected a positive integer"),
-    ('precision = "FP16"', "precision = 'FP16': expected a precision, one of ['fp32', 'fp16']"),
+    ('precision = "FP16"', "precision = 'FP16': expected a precision, one of ['fp32', 'fp16', 'bf16', 'int8']"),
     ('backend = "onnxrt"', "backend = 'onnxrt': expected a runner, one of ["),
     ('backend = ["onnxruntime"]', "backend = ['onnxruntime']: expected a runner, one of ["),
 ])
@@ -221,7 +221,7 @@ def test_two_gates_for_the_same_case_are_refused(tmp_path):
 
 
 @pytest.mark.parametrize("line, expected", [
-    ('precisions = ["fp8"]', "precisions = ['fp8']: expected a non-empty list of precisions from ['fp32', 'fp16']"),
+    ('precisions = ["fp8"]', "precisions = ['fp8']: expected a non-empty list of precisions from ['fp32', 'fp16', 'bf16', 'int8']"),
     ("precisions = []", "precisions = []: expected a non-empty list of precisions"),
     ('precisions = ["fp32", "fp32"]', "precisions = ['fp32', 'fp32']: expected each item once; repeated: 'fp32'"),
     ("batch_sizes = [0]", "batch_sizes = [0]: expected a non-empty list of positive integers"),
@@ -332,4 +332,22 @@ def test_a_profile_that_cannot_be_read_is_refused_with_the_cause(tmp_path, monke
 
     monkeypatch.setattr(type(path), "read_bytes", denied)
     with pytest.raises(WidedeepError, match=r"lab.toml: cannot read the profile: Permission denied$"):
+        load_profile(str(path))
+
+
+@pytest.mark.parametrize("tier, accepted", [("99", 99.0), ("99.9", 99.9), (None, 99.0)])
+def test_the_mlperf_auc_tier_is_99_or_99_9_and_99_when_absent(tmp_path, tier, accepted):
+    line = "" if tier is None else f"auc_tier = {tier}\n"
+    path = tmp_path / "lab.toml"
+    path.write_text('name = "lab"\nbackends = []\nprecisions = ["int8"]\nbatch_sizes = [1024]\n\n[accuracy]\ntop1_floor = 0.7\n'
+                    f'top1_max_drop = 0.002\nauc_margin = 0.05\n{line}')
+    assert load_profile(str(path)).auc_tier == accepted
+
+
+@pytest.mark.parametrize("tier", ["98", "100", "0.999", '"99.9"', "true"])
+def test_an_auc_tier_that_is_not_an_mlperf_tier_is_refused_naming_the_file(tmp_path, tier):
+    path = tmp_path / "lab.toml"
+    path.write_text('name = "lab"\nbackends = []\nprecisions = ["int8"]\nbatch_sizes = [1024]\n\n[accuracy]\ntop1_floor = 0.7\n'
+                    f'top1_max_drop = 0.002\nauc_margin = 0.05\nauc_tier = {tier}\n')
+    with pytest.raises(WidedeepError, match=r"lab\.toml: \[accuracy\] auc_tier = .*: expected 99 or 99\.9"):
         load_profile(str(path))

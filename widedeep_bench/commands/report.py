@@ -85,10 +85,11 @@ def run(args) -> dict:
     verdict = gate_rules.Verdict(rows, problems)
     machine = saved.get("machine") if isinstance(saved.get("machine"), dict) else {}
     try:
+        context = saved.get("context") if isinstance(saved.get("context"), dict) else {}
         lines = summary_lines(verdict, saved.get("accuracy") or {}, saved.get("throughput") or {},
-                              saved.get("scenarios") or {})
+                              saved.get("scenarios") or {}, saved.get("precision") or {}, context.get("calibration"))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise WidedeepError(f"{args.report}: its accuracy or throughput section is not a report's ({exc!r})") from exc
+        raise WidedeepError(f"{args.report}: its accuracy, throughput, scenario, precision or calibration section is not a report's ({exc!r})") from exc
     print(f"report {args.report}: widedeep-bench {saved.get('widedeep_bench_version', '?')}, created "
           f"{saved.get('created', '?')}, commit {saved.get('git_commit') or '?'}, machine {machine.get('cpu', '?')}")
     print("\n".join(lines))

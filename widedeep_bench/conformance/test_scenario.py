@@ -19,7 +19,7 @@ pytestmark = pytest.mark.scenario
 
 
 def test_scenario(scenario_gate, request, tmp_path_factory, wd_config, wd_assets, suite_onnx, reference_rows,
-                  wd_results):
+                  calibration, wd_results):
     from widedeep_bench.engines.store import EngineStore
     from widedeep_bench.loadgen import job
     from widedeep_bench.metrics import accuracy
@@ -30,7 +30,7 @@ def test_scenario(scenario_gate, request, tmp_path_factory, wd_config, wd_assets
     out = _log_directory(wd_config.loadgen_out, case, tmp_path_factory)
     options = engine_options(gate.backend, gate.precision, ort_providers=wd_config.ort_providers)
     instances = job.Instances(gate.backend, gate.precision, model, count=gate.instances, max_batch=gate.max_batch,
-                              providers=options.providers, store=EngineStore())
+                              providers=options.providers, store=EngineStore(), calibration=calibration)
     measured, evaluated = {"log_dir": str(out)}, []
     with instances:
         measured["runner"] = instances.describe()

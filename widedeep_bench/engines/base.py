@@ -14,7 +14,7 @@ import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -24,8 +24,10 @@ from widedeep_bench.engines.store import BuildRecord, EngineKey, EngineStore
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.layout import check_feed
 from widedeep_bench.onnx_roles import Roles, input_roles
+from widedeep_bench.precision import CALIBRATED_PRECISIONS, PRECISIONS, PrecisionEvidence
 
-PRECISIONS = ("fp32", "fp16")
+if TYPE_CHECKING:
+    from widedeep_bench.calibration import CalibrationSet
 DEFAULT_BATCH_PROFILE = (1, 1024, 16384)  # samples: min, opt, max
 
 
@@ -35,7 +37,9 @@ class EngineOptions:
 
     ``min/opt/max_batch`` are samples (the categorical feed has 26 rows per sample); ``providers``
     are ONNX Runtime execution providers in priority order (empty: CPU only); ``threads`` is the
-    intra-op thread count (None: the machine's physical cores).
+    intra-op thread count (None: the machine's physical cores). ``calibration``: the rows an INT8 build
+    calibrates on (``widedeep_bench.calibration``); required for a calibrated precision, its digest part of
+    the engine key.
     """
 
     precision: str = "fp32"
@@ -44,6 +48,7 @@ class EngineOptions:
     max_batch: int = DEFAULT_BATCH_PROFILE[2]
     providers: tuple[str, ...] = ()
     threads: int | None = None
+    calibration: CalibrationSet | None = None
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -54,6 +59,21 @@ class EngineOptions:
         if self.threads is not None and self.threads < 1:
             raise WidedeepError(f"threads = {self.threads}: expected at least 1")
         object.__setattr__(self, "providers", tuple(self.providers))
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether this precision is built from calibration rows (INT8)."""
+        return self.precision in CALIBRATED_PRECISIONS
+
+    def calibration_digest(self) -> str:
+        """The calibration rows' digest for a calibrated precision ("" otherwise); refuses a calibrated
+        precision without rows, since an INT8 engine's scales come from them."""
+        if not self.calibrated:
+            return ""
+        if self.calibration is None:
+            raise WidedeepError(f"{self.precision} needs calibration rows (EngineOptions.calibration): its "
+                                f"quantization scales are measured on them")
+        return self.calibration.digest
 
     @property
     def batch_profile(self) -> tuple[int, int, int]:
@@ -137,6 +157,18 @@ class Runner(abc.ABC):
                                 f"{samples} samples; expected [{samples}, 2]")
         return probabilities
 
+    def precision_evidence(self) -> PrecisionEvidence:
+        """What the active engine shows of the precision it really runs (``widedeep_bench.precision``)."""
+        if not self.is_active:
+            raise WidedeepError(f"{self.name} runner is not active: activate it before asking what precision "
+                                f"it runs")
+        return self.precision_evidence_impl()
+
+    def precision_evidence_impl(self) -> PrecisionEvidence:
+        """The runtime's own account of the precision it runs; a runner that can show none says so, which
+        fails the precision gate of every reduced precision it is asked for."""
+        return PrecisionEvidence.not_shown(self.options.precision, f"{self.name} cannot show the precision it runs")
+
     @abc.abstractmethod
     def activate_impl(self) -> Roles:
         """Load the model (building it first where needed); return its input/output names by role."""
@@ -187,7 +219,8 @@ class CompiledRunner(Runner):
         return EngineKey(onnx_sha256=file_sha256(self.model), runner=self.name, runner_version=self.version(),
                          precision=self.options.precision,
                          batch_profile=self.options.batch_profile if self.uses_batch_profile else None,
-                         providers=self.providers(), code=self.code_digest(), device=self.device())
+                         providers=self.providers(), code=self.code_digest(), device=self.device(),
+                         calibration=self.options.calibration_digest())
 
     def model_roles(self) -> Roles:
         """The ONNX model's roles; also proves, before any build, that it is a Wide & Deep model."""

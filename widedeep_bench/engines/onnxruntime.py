@@ -5,6 +5,12 @@ float32). On x86 the CPU provider has float16 kernels for the gathers, reshapes 
 for Gemm or Softmax, so ONNX Runtime casts around those and computes them in float32 from the
 float16-rounded weights and activations: on CPU, FP16 measures that rounding, not FP16 arithmetic
 or speed. The CUDA and TensorRT providers run the same model in FP16.
+
+INT8 is ONNX Runtime's own static post-training quantization (``onnxruntime.quantization.quantize_static``):
+QDQ format, the Gemms' weights per output channel in int8, their input activations in uint8 with scales
+from MinMax calibration on the run's calibration rows (``widedeep_bench.calibration``); the gathers, the
+wide sum and the softmax stay float32. Optimizing then fuses each QDQ-Gemm into an integer kernel. BF16
+has no ONNX Runtime CPU path.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import numpy as np
 from widedeep_bench.engines.base import CompiledRunner
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.onnx_roles import Roles
+from widedeep_bench.precision import PrecisionEvidence, onnx_evidence
 
 CPU = "CPUExecutionProvider"
 # Blocked-layout (NCHWc) rewrites are CPU-model specific and only touch convolutions, which this
@@ -37,6 +44,7 @@ class OnnxruntimeRunner(CompiledRunner):
     name = "onnxruntime"
     module_name = "onnxruntime"
     artifact_name = "model.optimized.onnx"
+    precisions = ("fp32", "fp16", "int8")
 
     def providers(self) -> tuple[str, ...]:
         return self.options.providers or (CPU,)
@@ -65,7 +73,6 @@ class OnnxruntimeRunner(CompiledRunner):
         return session_options
 
     def build_impl(self, roles: Roles, directory: Path) -> None:
-        ort = self.runtime()
         source = self.model
         if self.options.precision == "fp16":
             import onnx
@@ -73,6 +80,8 @@ class OnnxruntimeRunner(CompiledRunner):
 
             source = directory / "model.fp16.onnx"
             onnx.save(convert_float_to_float16(onnx.load(str(self.model)), keep_io_types=True), str(source))
+        elif self.options.precision == "int8":
+            source = self._quantized(roles, directory / "model.int8.onnx")
         session_options = self._session_options(optimize=True)
         session_options.optimized_model_filepath = str(directory / self.artifact_name)
         # Optimized for the providers it runs on: checked here too, so that a model optimized for the CPU
@@ -80,6 +89,31 @@ class OnnxruntimeRunner(CompiledRunner):
         self._session(source, session_options, disabled_optimizers=DISABLED_OPTIMIZERS)
         if source != self.model:
             source.unlink()  # the optimized model is the artifact; the intermediate is not needed
+
+    def _quantized(self, roles: Roles, path: Path) -> Path:
+        """The model with its Gemms quantized to INT8 (QDQ), calibrated on the options' calibration rows."""
+        from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                              quantize_static)
+
+        calibration = self.options.calibration
+
+        class Rows(CalibrationDataReader):
+            def __init__(self) -> None:
+                self.batches = calibration.batches()
+
+            def get_next(self):
+                batch = next(self.batches, None)
+                return None if batch is None else roles.feeds(np.ascontiguousarray(batch.categorical),
+                                                              np.ascontiguousarray(batch.numeric))
+
+        self.options.calibration_digest()  # refuses INT8 without calibration rows
+        quantize_static(str(self.model), str(path), Rows(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax, op_types_to_quantize=["Gemm", "MatMul"])
+        return path
+
+    def precision_evidence_impl(self) -> PrecisionEvidence:
+        return onnx_evidence(self.build_record.artifact, self.options.precision)
 
     def _session(self, model: Path, session_options, **kwargs):
         session = self.runtime().InferenceSession(str(model), session_options, providers=list(self.providers()),

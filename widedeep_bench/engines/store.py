@@ -40,7 +40,7 @@ class EngineKey:
 
     ``code`` makes an edited runner (its disabled optimizers, its FP16 conversion, its builder flags)
     rebuild instead of trusting what the old code built; ``device`` keeps a plan off a GPU model it
-    was not built for.
+    was not built for; ``calibration`` gives an INT8 engine calibrated on other rows its own entry.
     """
 
     onnx_sha256: str
@@ -51,6 +51,7 @@ class EngineKey:
     providers: tuple[str, ...]  # ONNX Runtime execution providers / OpenVINO device, in order
     code: str  # short SHA-256 of the source that builds the artifact (``CompiledRunner.code_digest``)
     device: str  # the device model a plan is bound to (TensorRT/IxRT: GPU name and compute capability); "" on CPU
+    calibration: str = ""  # SHA-256 of the calibration rows an INT8 engine's scales come from; "" otherwise
 
     def fields(self) -> dict:
         fields = asdict(self)

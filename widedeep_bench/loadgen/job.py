@@ -17,6 +17,7 @@ import numpy as np
 
 from widedeep_bench.engines import EngineOptions, make_runner
 from widedeep_bench.engines.base import DEFAULT_BATCH_PROFILE
+from widedeep_bench.precision import CALIBRATED_PRECISIONS
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.loadgen import logs
 from widedeep_bench.loadgen.scenarios import (PEAK_TRIES, ScenarioResult, ScenarioSettings, compliance, find_peak,
@@ -39,16 +40,18 @@ class Instances:
 
     def __init__(self, backend: str, precision: str, model: Path | None, *, count: int | None = None,
                  threads: int | None = None, max_batch: int | None = None, providers: tuple[str, ...] = (),
-                 store=None) -> None:
+                 store=None, calibration=None) -> None:
         """``max_batch``: the largest batch the batcher will form (engines with a batch profile are built for
-        it); ``providers``: ONNX Runtime execution providers, in priority order (onnxruntime only)."""
+        it); ``providers``: ONNX Runtime execution providers, in priority order (onnxruntime only);
+        ``calibration``: the rows an INT8 engine calibrates on (``widedeep_bench.calibration``)."""
         if (count is not None and count < 1) or (threads is not None and threads < 1):
             raise WidedeepError(f"instances {count} and threads {threads} per instance: expected at least 1 each")
         self.count = physical_cores() if count is None else count
         self.threads = max(1, physical_cores() // self.count) if threads is None else threads
         self.backend, self.precision, self.model, self.store = backend, precision, model, store
         self.options = EngineOptions(precision=precision, threads=self.threads, providers=providers,
-                                     max_batch=max(max_batch or 1, DEFAULT_BATCH_PROFILE[2]))
+                                     max_batch=max(max_batch or 1, DEFAULT_BATCH_PROFILE[2]),
+                                     calibration=calibration if precision in CALIBRATED_PRECISIONS else None)
         self.runners: list = []
         self._stack = ExitStack()
 

@@ -20,9 +20,10 @@ from typing import Callable, NoReturn
 from widedeep_bench.engines.registry import RUNNERS
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.loadgen.scenarios import DEFAULT_LATENCY_MS, SCENARIOS, settings_of_gate
+from widedeep_bench.precision import PRECISIONS
 
 PROFILE_DIR = Path(__file__).resolve().parent  # the shipped profiles: <name>.toml beside this module
-PRECISIONS = ("fp32", "fp16")
+MLPERF_TIERS = (99.0, 99.9)  # MLPerf's accuracy tiers for recommendation: % of the FP32 reference's AUC
 
 
 @dataclass(frozen=True)
@@ -33,13 +34,15 @@ class AccuracyGates:
     top1_max_drop: float  # Top-1 >= the TF original's Top-1 on the same rows minus this; in [0, 1)
     # AUC >= 0.5 + this; in (0, 0.5). Not 0: a constant predictor has AUC 0.5 and would pass.
     auc_margin: float
+    # MLPerf's rule: every engine's AUC >= this percent of the TF original's AUC on the same rows; 99 or 99.9
+    auc_tier: float = 99.0
 
 
 @dataclass(frozen=True)
 class PerfGate:
     """``[[perf]]``: one throughput gate; any number of them, and every gate matching a case applies."""
 
-    precision: str  # "fp32" or "fp16"; one of the profile's precisions
+    precision: str  # "fp32", "fp16", "bf16" or "int8"; one of the profile's precisions
     batch: int  # samples per call; one of the profile's batch_sizes
     backend: str | None = None  # a runner (one of the profile's backends): the gate applies to it only
     min_samples_per_s: float | None = None  # samples/s >= this; finite, > 0. This and/or:
@@ -54,7 +57,7 @@ class ScenarioGate:
 
     scenario: str  # "Offline", "Server" or "SingleStream" (LoadGen's scenarios)
     backend: str  # a runner; one of the profile's backends when it lists any
-    precision: str  # "fp32" or "fp16"; one of the profile's precisions
+    precision: str  # "fp32", "fp16", "bf16" or "int8"; one of the profile's precisions
     # Offline and SingleStream only: LoadGen's samples/s >= this; finite, > 0
     min_samples_per_s: float | None = None
     # Server only, and required there: LoadGen sends Poisson arrivals at this many queries/s and must call
@@ -96,7 +99,7 @@ class Profile:
 
     name: str  # the profile's name; a shipped profile is widedeep_bench/profiles/<name>.toml
     backends: tuple[str, ...]  # runner names (widedeep_bench.engines) an explicit run tests; [] means every one
-    precisions: tuple[str, ...]  # non-empty, from "fp32", "fp16"
+    precisions: tuple[str, ...]  # non-empty, from "fp32", "fp16", "bf16", "int8"
     batch_sizes: tuple[int, ...]  # non-empty, positive integers (samples per call)
     accuracy: AccuracyGates  # the [accuracy] table
     description: str = ""
@@ -120,6 +123,10 @@ class Profile:
     @property
     def auc_margin(self) -> float:
         return self.accuracy.auc_margin
+
+    @property
+    def auc_tier(self) -> float:
+        return self.accuracy.auc_tier
 
     def perf_gates(self, backend: str, precision: str, batch: int) -> list[PerfGate]:
         """Every throughput gate that applies to this case (a general one and a backend's own both apply)."""
@@ -310,7 +317,14 @@ def _accuracy(table: _Table) -> AccuracyGates:
         top1_floor=table.number("top1_floor", "a number in (0, 1)", lambda v: 0 < v < 1),
         top1_max_drop=table.number("top1_max_drop", "a number in [0, 1)", lambda v: 0 <= v < 1),
         auc_margin=table.number("auc_margin", "a number in (0, 0.5): AUC >= 0.5 + margin, and a constant "
-                                              "predictor has AUC 0.5", lambda v: 0 < v < 0.5))
+                                              "predictor has AUC 0.5", lambda v: 0 < v < 0.5),
+        auc_tier=_tier(table, "auc_tier", default=AccuracyGates.auc_tier))
+
+
+def _tier(table: _Table, key: str, default: float | None = None) -> float | None:
+    """One of MLPerf's accuracy tiers (99 or 99.9), or ``default`` where the key is absent."""
+    tier = table.number(key, "99 or 99.9 (MLPerf's accuracy tiers)", lambda v: v in MLPERF_TIERS)
+    return default if tier is None else tier
 
 
 def _perf_gates(tables: list[dict], source: str) -> tuple[PerfGate, ...]:
@@ -353,8 +367,7 @@ def _scenario_gates(tables: list[dict], source: str) -> tuple[ScenarioGate, ...]
             min_samples_per_s=table.number("min_samples_per_s", positive, lambda v: v > 0),
             min_qps=table.number("min_qps", positive, lambda v: v > 0),
             latency_ms=table.number("latency_ms", positive, lambda v: v > 0),
-            accuracy_tier=table.number("accuracy_tier", "99 or 99.9 (MLPerf's accuracy tiers)",
-                                       lambda v: v in (99, 99.9)),
+            accuracy_tier=_tier(table, "accuracy_tier"),
             duration_s=table.number("duration_s", positive, lambda v: v > 0),
             instances=table.positive_int("instances"), max_batch=table.positive_int("max_batch"),
             max_wait_ms=table.number("max_wait_ms", "a finite number >= 0", lambda v: v >= 0))

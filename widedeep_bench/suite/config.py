@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 
 from widedeep_bench.engines.registry import RUNNERS
 from widedeep_bench.errors import WidedeepError
-from widedeep_bench.profiles import PRECISIONS, Profile, load_profile
+from widedeep_bench.precision import CALIBRATED_PRECISIONS, PRECISIONS
+from widedeep_bench.profiles import Profile, load_profile
 from widedeep_bench.suite.engines import REFERENCE_RUNNER
 
 DEFAULT_PROFILE = "cpu-default"
@@ -66,6 +67,10 @@ OPTIONS = {
     "--wd-loadgen-out": OptionSpec("WIDEDEEP_LOADGEN_OUT", None,
                                    "keep the scenario gates' LoadGen logs here, one directory per [[scenario]] "
                                    "table (default: pytest's temporary directory)"),
+    "--wd-calibration-csv": OptionSpec("WIDEDEEP_CALIBRATION_CSV", None,
+                                       "Criteo-format rows INT8 engines calibrate on, none of them in the eval set "
+                                       "(default: the synthetic default's training rows, or the last 4096 eval rows "
+                                       "held out of scoring)"),
     "--wd-rows": OptionSpec("WIDEDEEP_ROWS", None, "rows of the synthetic default eval set (when it is used)"),
     "--wd-perf-rounds": OptionSpec("WIDEDEEP_PERF_ROUNDS", "20", "minimum timed rounds per perf case"),
     "--wd-perf-warmup": OptionSpec("WIDEDEEP_PERF_WARMUP", "3", "minimum untimed warm-up rounds per perf case"),
@@ -193,6 +198,13 @@ class SuiteConfig:
     bundle: str | None = None
     bundle_option: str = "--wd-bundle"
     loadgen_out: str | None = None  # --wd-loadgen-out: where the scenario gates' LoadGen logs are kept
+    calibration_csv: str | None = None  # --wd-calibration-csv: the rows INT8 engines calibrate on
+
+    @property
+    def calibrates(self) -> bool:
+        """Whether an engine of this run is built from calibration rows (an INT8 case or scenario)."""
+        precisions = set(self.precisions) | {gate.precision for gate in self.profile.scenarios}
+        return bool(precisions & set(CALIBRATED_PRECISIONS))
 
     def must_run(self, backend: str) -> bool:
         """Whether ``backend`` not running here fails the run (fail closed) instead of skipping: the profile
@@ -245,7 +257,7 @@ class SuiteConfig:
             backends_named=backend_option.value is not None, providers_named=providers_option.value is not None,
             strict=profile_named or backend_option.value is not None or providers_option.value is not None,
             bundle=bundle_option.value, bundle_option=bundle_option.name or "--wd-bundle",
-            loadgen_out=value("--wd-loadgen-out"))
+            loadgen_out=value("--wd-loadgen-out"), calibration_csv=value("--wd-calibration-csv"))
 
 
 def _bundle_option(config) -> Given:

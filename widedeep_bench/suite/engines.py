@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from widedeep_bench.engines.base import DEFAULT_BATCH_PROFILE, EngineOptions, Runner
 from widedeep_bench.engines.registry import RUNNERS, make_runner, runner_class
 from widedeep_bench.engines.store import EngineStore
 from widedeep_bench.errors import WidedeepError
+from widedeep_bench.precision import CALIBRATED_PRECISIONS
+
+if TYPE_CHECKING:
+    from widedeep_bench.calibration import CalibrationSet
 
 REFERENCE_RUNNER = "tensorflow"  # the TF original: the reference, not a case under test
 OVERHEAD_RUNNER = "null"  # measures the harness; only meaningful in perf
@@ -27,11 +32,13 @@ class EngineCase:
 
 
 def engine_options(backend: str, precision: str, *, ort_providers: tuple[str, ...] | None = None,
-                   max_batch: int = DEFAULT_BATCH_PROFILE[2]) -> EngineOptions:
+                   max_batch: int = DEFAULT_BATCH_PROFILE[2], calibration: CalibrationSet | None = None) -> EngineOptions:
     """The options the suite builds ``backend`` with: ``ort_providers`` (priority order; None: the CPU)
-    go to the onnxruntime runner only, since no other runtime has execution providers."""
+    go to the onnxruntime runner only, since no other runtime has execution providers; ``calibration`` to
+    the calibrated precisions (INT8) only, so that it never changes another engine's key."""
     providers = tuple(ort_providers or ()) if backend == ORT_RUNNER else ()
-    return EngineOptions(precision=precision, providers=providers, max_batch=max_batch)
+    return EngineOptions(precision=precision, providers=providers, max_batch=max_batch,
+                         calibration=calibration if precision in CALIBRATED_PRECISIONS else None)
 
 
 def engine_cases(backends: tuple[str, ...] | None, precisions: tuple[str, ...], *,
@@ -64,10 +71,12 @@ class EnginePool:
 
     def __init__(self, *, onnx: Path | None, saved_model: Path | None, max_batch: int, store: EngineStore,
                  ort_providers: tuple[str, ...] | None = None,
-                 no_saved_model: str = "an ONNX was given without --wd-saved-model"):
-        """``no_saved_model``: why the run has no TF original, in words, when ``saved_model`` is None."""
+                 no_saved_model: str = "an ONNX was given without --wd-saved-model",
+                 calibration: CalibrationSet | None = None):
+        """``no_saved_model``: why the run has no TF original, in words, when ``saved_model`` is None;
+        ``calibration``: the rows INT8 engines calibrate on (None: the run builds none)."""
         self.onnx, self.saved_model, self.max_batch, self.store = onnx, saved_model, max_batch, store
-        self.ort_providers, self.no_saved_model = ort_providers, no_saved_model
+        self.ort_providers, self.no_saved_model, self.calibration = ort_providers, no_saved_model, calibration
         self._runners: dict[tuple[str, str], Runner] = {}
 
     def unavailable(self, backend: str) -> str | None:
@@ -86,7 +95,8 @@ class EnginePool:
         return self._activated(ORT_RUNNER, "fp32", None)
 
     def _activated(self, backend: str, precision: str, providers: tuple[str, ...] | None) -> Runner:
-        options = engine_options(backend, precision, ort_providers=providers, max_batch=max(self.max_batch, 16384))
+        options = engine_options(backend, precision, ort_providers=providers, max_batch=max(self.max_batch, 16384),
+                                 calibration=self.calibration)
         key = (backend, precision, options.providers)
         if key not in self._runners:
             missing = self.unavailable(backend)

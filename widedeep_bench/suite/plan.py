@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from widedeep_bench import gates
 from widedeep_bench.suite.config import SuiteConfig
 from widedeep_bench.errors import WidedeepError
+from widedeep_bench.precision import REDUCED_PRECISIONS
 from widedeep_bench.profiles import ScenarioGate
 from widedeep_bench.suite.engines import OVERHEAD_RUNNER, REFERENCE_RUNNER, engine_options
 
@@ -41,7 +42,10 @@ def gates_of_test(test: str, params: dict, config: SuiteConfig) -> GatesOfTest:
     if test == "test_tf_original_accuracy":
         return GatesOfTest(gates.accuracy_gate_names(f"{REFERENCE_RUNNER}-fp32", with_drop=False), engine=False)
     if test == "test_engine_accuracy":
-        return GatesOfTest(gates.accuracy_gate_names(case.id, with_drop=True), engine=True)
+        return GatesOfTest(gates.accuracy_gate_names(case.id, with_drop=True, tier=config.profile.auc_tier),
+                           engine=True)
+    if test == "test_engine_runs_its_precision":
+        return GatesOfTest(gates.precision_gate_names(case.id, case.precision, REDUCED_PRECISIONS), engine=True)
     if test == "test_engine_matches_reference":
         reference = params["reference"]
         return GatesOfTest([] if case.id == reference else [gates.parity_gate_name(case.id, batch, reference)],

@@ -37,8 +37,10 @@ def save_reference(path: Path, references: dict[str, np.ndarray], *, eval_sha256
 
 
 def load_reference(path: Path, *, eval_sha256: str, rows: int) -> dict[str, np.ndarray]:
-    """The references saved in ``path``; refuses a file made from another eval set or row count, and one
-    whose arrays are not the bytes that were saved (columns swapped, rows edited, arrays added)."""
+    """The references saved in ``path`` on this run's first ``rows`` rows; refuses a file made from another
+    eval set or from fewer rows, and one whose arrays are not the bytes that were saved (columns swapped, rows
+    edited, arrays added). A file saved on more rows of the same eval set (a run without a held-out
+    calibration slice) serves its first ``rows``."""
     path = Path(path)
     try:
         with np.load(path) as data:
@@ -57,13 +59,15 @@ def load_reference(path: Path, *, eval_sha256: str, rows: int) -> dict[str, np.n
     if sorted(recorded) != sorted(saved):
         raise WidedeepError(f"{path}: holds arrays {sorted(saved)} but recorded {sorted(recorded)} when it was saved")
     for name, array in saved.items():
-        if array.shape != (rows, 2):
+        if array.ndim != 2 or array.shape[1] != 2 or array.shape[0] < rows:
             raise WidedeepError(f"{path}: reference {name!r} has shape {list(array.shape)}, "
                                 f"expected [{rows}, 2] for this run's rows")
         if _array_digest(array) != recorded[name]:
             raise WidedeepError(f"{path}: reference {name!r} is not the array that was saved (SHA-256 differs); "
                                 f"the file was changed after --wd-save-reference wrote it")
-    return saved
+    # The same eval file (its SHA-256 checked above) scored up to a held-out calibration slice: the rows
+    # are the saved rows' first ``rows``, in the same order.
+    return {name: array[:rows] for name, array in saved.items()}
 
 
 class ReferenceSet:

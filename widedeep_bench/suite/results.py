@@ -23,6 +23,7 @@ class SuiteResults:
         self.parity: dict[str, dict] = {}  # "backend-precision/bBATCH vs reference" -> Comparison fields
         self.throughput: dict[str, dict] = {}  # "backend-precision/bBATCH" -> samples_per_s, median_ms, ...
         self.scenarios: dict[str, dict] = {}  # "Offline onnxruntime-fp32" -> LoadGen results, null ceiling
+        self.precision: dict[str, dict] = {}  # "backend-precision" -> evidence, bits differing from FP32, calibration
         self.context: dict[str, object] = {}  # assets, profile, engine keys
         self.outcomes: dict[str, str] = {}  # test node id -> why it did not run to the end
         self.engine_tests_selected = 0
@@ -30,14 +31,14 @@ class SuiteResults:
 
     def merge(self, other: dict) -> None:
         self.gates.extend(other.get("gates", {}))
-        for section in ("accuracy", "parity", "throughput", "scenarios", "context", "outcomes"):
+        for section in ("accuracy", "parity", "throughput", "scenarios", "precision", "context", "outcomes"):
             getattr(self, section).update(other.get(section, {}))
         self.engine_tests_selected = max(self.engine_tests_selected, other.get("engine_tests_selected", 0))
 
     def as_dict(self) -> dict:
         return {"gates": self.gates.as_dict(), "accuracy": self.accuracy, "parity": self.parity,
-                "throughput": self.throughput, "scenarios": self.scenarios, "context": self.context,
-                "outcomes": self.outcomes, "engine_tests_selected": self.engine_tests_selected}
+                "throughput": self.throughput, "scenarios": self.scenarios, "precision": self.precision,
+                "context": self.context, "outcomes": self.outcomes, "engine_tests_selected": self.engine_tests_selected}
 
     def verdict(self) -> Verdict:
         return judge(self.gates.planned, self.gates.results_by_name, self.gates.not_run, self.outcomes,
@@ -63,7 +64,7 @@ class SuiteResults:
         return {"report_version": REPORT_VERSION, "passed": verdict.passed and not problems, "problems": problems,
                 "gates": [row.as_dict() for row in verdict.rows], "allow_missing": self.allow_missing,
                 "accuracy": self.accuracy, "parity": self.parity, "throughput": self.throughput,
-                "scenarios": self.scenarios, "context": self.context,
+                "scenarios": self.scenarios, "precision": self.precision, "context": self.context,
                 "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "command": command, **provenance(), "machine": machine()}
 
@@ -74,10 +75,12 @@ class SuiteResults:
             tmp.write_text(json.dumps(self.as_report(command, session_ok=session_ok), indent=2, sort_keys=True) + "\n")
 
     def summary_lines(self) -> list[str]:
-        return summary_lines(self.verdict(), self.accuracy, self.throughput, self.scenarios)
+        return summary_lines(self.verdict(), self.accuracy, self.throughput, self.scenarios, self.precision,
+                             self.context.get("calibration"))
 
 
-def summary_lines(verdict: Verdict, accuracy: dict, throughput: dict, scenarios: dict | None = None) -> list[str]:
+def summary_lines(verdict: Verdict, accuracy: dict, throughput: dict, scenarios: dict | None = None,
+                  precision: dict | None = None, calibration: dict | None = None) -> list[str]:
     """The gate table, then accuracy and throughput, as printed after a run and by ``report``."""
     counts = ", ".join(f"{verdict.count(s)} {s}" for s in ("PASS", "FAIL", "NOT RUN", "DESELECTED", "N/A") if verdict.count(s))
     lines = [f"gates ({counts or 'none'}):", *("  " + line for line in table(verdict.rows).splitlines())]
@@ -94,6 +97,16 @@ def summary_lines(verdict: Verdict, accuracy: dict, throughput: dict, scenarios:
             shown = f"  x{ratio['ratio']:.3f} TF" if ratio else ""
             lines.append(f"  {case:<28} {t['samples_per_s']:>14,.0f} samples/s  median {t['median_ms']:.3f} ms  "
                          f"{t['tail_statistic']} {t['tail_ms']:.3f} ms  rounds {t['rounds']}{shown}")
+    if precision:
+        lines.append("precision (what each reduced-precision engine's runtime shows; bits compared with its FP32 engine):")
+        for case, p in sorted(precision.items()):
+            evidence = p["evidence"]
+            lines.append(f"  {case:<24} {'shown' if evidence['shown'] else 'NOT shown'}: {evidence['detail']}; "
+                         f"{p['differing_elements']} of {p['elements']} outputs differ from FP32 "
+                         f"(max |dp| {p['max_abs_vs_fp32']:.3g})")
+    if calibration:
+        lines.append(f"calibration (INT8): {calibration['rows']} rows, {calibration['source']}, "
+                     f"SHA-256 {calibration['sha256'][:16]}")
     if scenarios:
         lines.append("scenarios (MLPerf LoadGen; figures from its detail log; null = the harness's own ceiling):")
         for case, s in sorted(scenarios.items()):

@@ -61,6 +61,7 @@ class SyntheticDefault:
     # The TF original on eval_csv, scored like ByteMLPerf (whole batches of 1024 rows): top1, auc,
     # logloss, positive_rate, rows (scored), all_negative_top1 (the baseline: 1 - positive_rate).
     metrics: dict
+    world_seed: int = 0  # the world both the training and the eval rows are drawn from
 
 
 @functools.cache
@@ -157,4 +158,4 @@ def ensure_default(rows: int = DEFAULT_ROWS, seed: int = 0) -> SyntheticDefault:
     verified_entry(directory, lambda tmp: _build_default(tmp, rows, seed, trained_weights_directory(seed)))
     provenance = json.loads((directory / "provenance.json").read_text())
     return SyntheticDefault(saved_model=directory / "saved_model", eval_csv=directory / "eval.csv",
-                            directory=directory, metrics=provenance["metrics"])
+                            directory=directory, metrics=provenance["metrics"], world_seed=seed)
