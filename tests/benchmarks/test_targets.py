@@ -58,7 +58,8 @@ def test_a_profile_without_targets_for_the_benchmark_is_an_error_naming_it(profi
 
 def test_the_default_profile_carries_the_targets_of_the_cpu_benchmarks():
     assert {t.metric for t in bench_targets.profile_targets("cpu-default", "engine_throughput")[1]} == {
-        "ort_fp32_over_tf", "ort_fp32_over_sgemm_ceiling", "null_time_over_ort_fp32_time"}
+        "ort_fp32_over_tf", "ort_fp32_over_sgemm_ceiling", "null_time_over_ort_fp32_time",
+        "fastest_reduced_over_ort_fp32"}
     assert {t.metric for t in bench_targets.profile_targets("cpu-default", "paired_ratio")[1]} == {
         "spread_quiet", "spread_loaded"}
     assert {t.metric for t in bench_targets.profile_targets("cpu-default", "preprocess_speed")[1]} == {

@@ -3,17 +3,21 @@
 Without ``--saved-model``/``--onnx`` the model is a random-weights SavedModel with the real shapes (made once
 in the cache) and the suite's default conversion of it: same FLOP, same kernels as the real model. Without
 ``--eval-csv`` the rows are synthetic Criteo-format rows read by the real preprocessing (``read_eval_csv``).
+INT8 engines calibrate on rows of their own (``calibration_rows``): synthetic rows of another row seed than the
+timed ones, or the user's ``--calibration-csv``; never rows that are also timed and compared.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from widedeep_bench.calibration import CALIBRATION_ROWS
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.progress import say
 
 WEIGHTS_SEED = 7
 SYNTHETIC_ROWS = 16 * 1024
+ROW_SEED, CALIBRATION_ROW_SEED = 1, 2  # synthetic rows of one world: the timed ones, the INT8 calibration ones
 ORT_FP32, TF_ORIGINAL = "onnxruntime-fp32", "tensorflow-fp32"  # the labels of activated_runners
 
 
@@ -47,8 +51,28 @@ def eval_rows(eval_csv: Path | None, rows: int = SYNTHETIC_ROWS):
 
     if eval_csv is not None:
         return load_eval_tensors(eval_csv), f"{eval_csv} (user-supplied Criteo CSV)"
-    path = cached_criteo_csv(rows)
+    path = cached_criteo_csv(rows, row_seed=ROW_SEED)
     return load_eval_tensors(path), f"{rows} synthetic Criteo-format rows ({path.name}), read_eval_csv"
+
+
+def calibration_rows(calibration_csv: Path | None, timed_rows, rows: int = CALIBRATION_ROWS):
+    """The ``CalibrationSet`` INT8 engines are built from: the user's CSV (``--calibration-csv``), or ``rows``
+    synthetic Criteo rows drawn with ``CALIBRATION_ROW_SEED`` (the timed rows use ``ROW_SEED``). Rows equal to
+    one of ``timed_rows`` (``EvalTensors``) are refused (``check_disjoint``): an engine calibrated on the rows
+    its parity is checked on would be tuned on the answers."""
+    from widedeep_bench.calibration import CalibrationSet, check_disjoint, rows_from_csv
+    from widedeep_bench.data.criteo_csv import load_eval_tensors
+    from widedeep_bench.synthetic.criteo_rows import cached_criteo_csv
+
+    if calibration_csv is not None:
+        calibration = rows_from_csv(calibration_csv, option="--calibration-csv")
+    else:
+        path = cached_criteo_csv(rows, row_seed=CALIBRATION_ROW_SEED)
+        calibration = CalibrationSet(load_eval_tensors(path),
+                                     f"{rows} synthetic Criteo-format rows ({path.name}; row seed "
+                                     f"{CALIBRATION_ROW_SEED}, the timed rows' is {ROW_SEED})")
+    check_disjoint(calibration, timed_rows)
+    return calibration
 
 
 def real_batches(rows, batch: int, source: str) -> list[tuple]:
@@ -60,16 +84,20 @@ def real_batches(rows, batch: int, source: str) -> list[tuple]:
     return batches
 
 
-def activated_runners(cases, saved_model: Path, onnx_path: Path) -> tuple[dict, dict]:
-    """``{"name-precision": active runner}`` for each ``(name, precision)`` of ``cases`` that runs here, and
-    ``{"name-precision": why not}`` for the rest. The TF original runs ``saved_model``, the null runner
-    nothing, every other runner ``onnx_path``."""
+def activated_runners(cases, saved_model: Path, onnx_path: Path, calibration=None) -> tuple[dict, dict]:
+    """``{"name-precision": active runner}`` for each ``(name, precision)`` of ``cases`` that runs here (as
+    ``unavailable_reason`` says), and ``{"name-precision": why not}`` for the rest. The TF original runs
+    ``saved_model``, the null runner nothing, every other runner ``onnx_path``; a calibrated precision (INT8)
+    is built from ``calibration`` (a ``CalibrationSet``)."""
     from widedeep_bench.engines import EngineOptions, make_runner
     from widedeep_bench.engines.registry import runner_class
+    from widedeep_bench.precision import CALIBRATED_PRECISIONS
 
     runners, skipped = {}, {}
     for name, precision in cases:
-        label, options = f"{name}-{precision}", EngineOptions(precision=precision)
+        label = f"{name}-{precision}"
+        options = EngineOptions(precision=precision,
+                                calibration=calibration if precision in CALIBRATED_PRECISIONS else None)
         reason = runner_class(name).unavailable_reason(options)
         if reason is not None:
             skipped[label] = reason

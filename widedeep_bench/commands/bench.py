@@ -70,23 +70,52 @@ def run_preprocess(args) -> dict:
 
 def _add_engines(benchmarks) -> None:
     parser = _benchmark_parser(
-        benchmarks, "engines", run_engines, help="every runner at batch 1024 beside a SGEMM ceiling and the "
-                                                 "null runner; the paired ONNX Runtime / TF ratio",
-        description="Time each runner (TF original, ONNX Runtime FP32/FP16, OpenVINO, null) in its own block and "
-                    "a NumPy SGEMM ceiling, then ONNX Runtime FP32 and the TF original interleaved for the "
-                    "paired ratio; check every engine's parity with TF; judge the profile's engine_throughput "
-                    "targets.")
+        benchmarks, "engines", run_engines, help="every runner in every precision it runs here (FP32/FP16/BF16/INT8) "
+                                                 "at batch 1024/4096/16384 beside a SGEMM ceiling and the null "
+                                                 "runner; the paired ONNX Runtime / TF ratio",
+        description="Time each runner (TF original; ONNX Runtime, OpenVINO, torch in FP32/FP16/BF16/INT8 where "
+                    "they run here, the others listed with the reason; null) in its own block at every --batch "
+                    "size beside a NumPy SGEMM ceiling, then ONNX Runtime FP32 and the TF original interleaved "
+                    "for the paired ratio; check every engine's parity with TF; judge the profile's "
+                    "engine_throughput targets (the BF16/INT8 speed target only on a CPU with AMX, AVX512-BF16 or "
+                    "VNNI).")
     _add_model_options(parser)
-    parser.add_argument("--batch", type=int, default=1024, help="samples per infer call (default %(default)s)")
+    parser.add_argument("--calibration-csv", type=Path, metavar="FILE",
+                        help="Criteo CSV whose rows INT8 engines calibrate on (default: synthetic rows of another "
+                             "seed than the timed ones); give one from the same source as --eval-csv")
+    parser.add_argument("--batch", default=",".join(map(str, engine_throughput.DEFAULT_BATCHES)), metavar="B[,B...]",
+                        help="samples per infer call, comma-separated; every runner is timed at each "
+                             "(default %(default)s)")
     _add_timing_options(parser, engine_throughput.DEFAULT_PLAN)
     _add_profile_option(parser)
     parser.add_argument("--json", type=Path, default=Path("out/engine_throughput.json"),
                         help="result file (default %(default)s)")
 
 
+def batch_sizes(text: str) -> tuple[int, ...]:
+    """``--batch 1024,4096,16384`` -> ``(1024, 4096, 16384)``; anything else is one ``WidedeepError`` line naming
+    what is wrong (empty, not an integer, below 1, given twice)."""
+    expected = "expected comma-separated whole numbers of samples, each at least 1, e.g. 1024,4096,16384"
+    words = [word.strip() for word in text.split(",")]
+    if not text.strip():
+        raise WidedeepError(f"--batch is empty: {expected}")
+    sizes = []
+    for word in words:
+        try:
+            size = int(word)
+        except ValueError:
+            raise WidedeepError(f"--batch {text}: {repr(word) if word else 'an empty item'} is not a whole "
+                                f"number; {expected}") from None
+        if size < 1:
+            raise WidedeepError(f"--batch {text}: {size} is below 1; {expected}")
+        if size in sizes:
+            raise WidedeepError(f"--batch {text}: {size} is given twice; {expected}")
+        sizes.append(size)
+    return tuple(sizes)
+
+
 def run_engines(args) -> dict:
-    if args.batch < 1:
-        raise WidedeepError("--batch must be at least 1")
+    args.batches = batch_sizes(args.batch)
     args.plan = timing_plan(args)
     args.profile_source, args.targets = engine_throughput.targets_in(args.profile)
     _check_models(args)
