@@ -11,8 +11,10 @@ let the engine be tuned on the answers. The rows come from one of three sources,
 3. a user's eval.csv (or a bundle's eval set): its last ``CALIBRATION_ROWS`` rows, held out: a run that
    calibrates scores only the rows before them (``scored_rows``), for every engine alike.
 
-Whatever the source, ``check_disjoint`` compares the rows' contents (26 buckets and 13 numerics each) with
-the scored rows and refuses any overlap. ``CalibrationSet.digest`` (SHA-256 of the tensors) is part of
+Whatever the source, ``check_disjoint`` compares the rows' contents with the scored rows and refuses any
+overlap: their 26 categorical buckets, not their numerics, because numerics are normalised over each file's
+own range (the same line read from two files gives two sets of numerics), while 26 hashed fields of up to
+1000 buckets each identify a row (two different Criteo rows agree on all 26 with negligible chance). ``CalibrationSet.digest`` (SHA-256 of the tensors) is part of
 every INT8 engine's key, and ``as_dict`` is what the report says of them.
 """
 
@@ -87,15 +89,20 @@ def calibration_set(assets, eval_tensors: EvalTensors, csv: str | Path | None = 
                     option: str = "--wd-calibration-csv", rows: int = CALIBRATION_ROWS) -> CalibrationSet:
     """The calibration rows of a run on ``assets`` (``widedeep_bench.assets.Assets`` or a bundle's), by the
     rules above; ``csv`` is the file the user named with ``option``."""
-    from widedeep_bench.data.criteo_csv import load_eval_tensors
-
     if csv is not None:
-        tensors = load_eval_tensors(csv, option=option)
-        return CalibrationSet(tensors, f"{option} {csv} ({tensors.rows} rows)")
+        return rows_from_csv(csv, option=option)
     synthetic = getattr(assets, "synthetic", None)
     if synthetic is not None and assets.origins.get("eval_csv") == "synthetic":
         return _synthetic_training_rows(synthetic, rows)
     return held_out_rows(eval_tensors, rows)
+
+
+def rows_from_csv(csv: str | Path, *, option: str) -> CalibrationSet:
+    """Every row of a Criteo-format file the user named with ``option`` (read like any eval.csv)."""
+    from widedeep_bench.data.criteo_csv import load_eval_tensors
+
+    tensors = load_eval_tensors(csv, option=option)
+    return CalibrationSet(tensors, f"{option} {csv} ({tensors.rows} rows)")
 
 
 def _synthetic_training_rows(synthetic, rows: int) -> CalibrationSet:
@@ -131,19 +138,16 @@ def scored_rows(eval_tensors: EvalTensors, calibration: CalibrationSet | None) -
     return eval_tensors.head(calibration.held_out[0])
 
 
-def _row_keys(tensors: EvalTensors) -> np.ndarray:
-    """One bytes key per row: its 26 (field, bucket) pairs and its 13 numerics."""
-    rows = tensors.rows
-    categorical = np.ascontiguousarray(tensors.categorical).reshape(rows, layout.NUM_FIELDS * 2)
-    packed = np.hstack([categorical.view(np.uint8), np.ascontiguousarray(tensors.numeric).view(np.uint8)])
-    return np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).ravel()
+def _row_keys(tensors: EvalTensors) -> list[bytes]:
+    """One bytes key per row: its 26 categorical buckets."""
+    buckets = np.ascontiguousarray(tensors.categorical[:, 1]).reshape(tensors.rows, layout.NUM_FIELDS)
+    return buckets.view(np.dtype((np.void, buckets.shape[1] * buckets.itemsize))).ravel().tolist()
 
 
 def check_disjoint(calibration: CalibrationSet, scored: EvalTensors) -> None:
-    """Refuse calibration rows that equal a scored row (same buckets and numerics), naming the first ones."""
-    keys = set(_row_keys(calibration.tensors).tolist())
-    scored_keys = _row_keys(scored).tolist()
-    overlap = [row for row, key in enumerate(scored_keys) if key in keys]
+    """Refuse calibration rows that equal a scored row (the same 26 buckets), naming the first ones."""
+    keys = set(_row_keys(calibration.tensors))
+    overlap = [row for row, key in enumerate(_row_keys(scored)) if key in keys]
     if overlap:
         shown = ", ".join(str(row) for row in overlap[:OVERLAP_EXAMPLES])
         raise WidedeepError(f"calibration rows ({calibration.source}) overlap the scored rows of "

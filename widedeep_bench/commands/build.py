@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from widedeep_bench.engines.base import DEFAULT_BATCH_PROFILE, PRECISIONS
+from widedeep_bench.engines.base import DEFAULT_BATCH_PROFILE
+from widedeep_bench.precision import CALIBRATED_PRECISIONS, PRECISIONS
 
 
 def register(subparsers) -> None:
@@ -26,6 +27,9 @@ def register(subparsers) -> None:
     parser.add_argument("--max-batch", type=int, default=DEFAULT_BATCH_PROFILE[2], help="samples (default %(default)s)")
     parser.add_argument("--threads", type=int, default=None,
                         help="intra-op threads (default: the machine's physical cores)")
+    parser.add_argument("--calibration-csv", type=Path, metavar="FILE",
+                        help="INT8 (required there): Criteo-format rows the quantization scales are measured on; "
+                             "use rows you will not score (the suite and loadgen check that, build has no eval set)")
     parser.set_defaults(run=run)
 
 
@@ -35,11 +39,24 @@ def run(args: argparse.Namespace) -> dict:
 
     if not args.onnx.is_file():
         raise WidedeepError(f"--onnx {args.onnx}: no such file")
+    calibrated = args.precision in CALIBRATED_PRECISIONS
+    if calibrated != (args.calibration_csv is not None):
+        raise WidedeepError(f"--precision {args.precision} needs --calibration-csv FILE (the rows its scales are "
+                            f"measured on)" if calibrated else
+                            f"--calibration-csv: only {'/'.join(CALIBRATED_PRECISIONS)} engines calibrate; this build "
+                            f"is --precision {args.precision}")
+    calibration = None
+    if calibrated:
+        from widedeep_bench.calibration import rows_from_csv
+
+        calibration = rows_from_csv(args.calibration_csv, option="--calibration-csv")
     options = EngineOptions(precision=args.precision, min_batch=args.min_batch, opt_batch=args.opt_batch,
-                            max_batch=args.max_batch, providers=tuple(args.providers), threads=args.threads)
+                            max_batch=args.max_batch, providers=tuple(args.providers), threads=args.threads,
+                            calibration=calibration)
     runner = make_runner(args.backend, args.onnx, options)
     if not isinstance(runner, CompiledRunner):
         raise WidedeepError(f"--backend {args.backend} has nothing to build: it runs "
                             f"{'the SavedModel as is' if args.backend == 'tensorflow' else 'no model'}; "
                             f"choose onnxruntime, openvino, tensorrt or ixrt")
-    return runner.build().as_json()
+    record = runner.build().as_json()
+    return {**record, "calibration": None if calibration is None else calibration.as_dict()}

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from widedeep_bench.errors import GatesFailed, WidedeepError
 from widedeep_bench.loadgen.scenarios import DEFAULT_LATENCY_MS, DEFAULT_MAX_WAIT_MS, PEAK_TRIES, SCENARIOS
+from widedeep_bench.precision import CALIBRATED_PRECISIONS, PRECISIONS
 
 MODES = ("performance", "accuracy", "compliance")
 RESULT_FILE = "result.json"
@@ -29,7 +30,7 @@ def register(subparsers) -> None:
                     "runner's ceiling; keep LoadGen's logs in --out. Exit 0 VALID, 1 INVALID / not compliant "
                     "/ no VALID peak, 2 bad usage or input.", allow_abbrev=False)
     parser.add_argument("--backend", default="onnxruntime", help="runner name (default %(default)s)")
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "fp16"], help="default %(default)s")
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS, help="default %(default)s")
     parser.add_argument("--scenario", choices=SCENARIOS, default="Offline", help="default %(default)s")
     parser.add_argument("--mode", choices=MODES, default="performance", help="default %(default)s")
     parser.add_argument("--duration", type=float, default=10.0,
@@ -61,6 +62,9 @@ def register(subparsers) -> None:
     parser.add_argument("--saved-model", metavar="DIR", help="the TF original (beats WIDEDEEP_SAVED_MODEL)")
     parser.add_argument("--eval-csv", metavar="FILE", help="a Criteo eval CSV (beats WIDEDEEP_EVAL_CSV)")
     parser.add_argument("--onnx", metavar="FILE", help="the converted ONNX to run (beats WIDEDEEP_ONNX)")
+    parser.add_argument("--calibration-csv", metavar="FILE",
+                        help="INT8: Criteo-format rows to calibrate on, none of them in the eval set (default: the "
+                             "synthetic default's training rows, or the eval set's last 4096 rows held out)")
     parser.add_argument("--bundle", type=Path, metavar="DIR",
                         help="run from a bundle (widedeep-bench bundle) instead: no TensorFlow needed")
     parser.set_defaults(run=run)
@@ -95,6 +99,9 @@ def check(args):
         engine_options(args.backend, args.precision, ort_providers=args.ort_providers))
     if reason:
         raise WidedeepError(f"--backend {args.backend} --precision {args.precision} cannot run here: {reason}")
+    if args.calibration_csv is not None and args.precision not in CALIBRATED_PRECISIONS:
+        raise WidedeepError(f"--calibration-csv: only {'/'.join(CALIBRATED_PRECISIONS)} engines calibrate; this run is "
+                            f"--precision {args.precision}")
     if args.bundle is not None and any((args.saved_model, args.eval_csv, args.onnx)):
         raise WidedeepError("--bundle brings its own ONNX and eval set: do not give --saved-model, --eval-csv or "
                             "--onnx with it")
@@ -119,13 +126,16 @@ def run(args) -> dict:
 
     settings = check(args)
     inputs = _Inputs(args)
+    calibration = inputs.calibration(args.calibration_csv) if args.precision in CALIBRATED_PRECISIONS else None
     instances = Instances(args.backend, args.precision, inputs.model(args.backend), count=args.instances,
-                          threads=args.threads, max_batch=args.max_batch, providers=args.ort_providers or ())
+                          threads=args.threads, max_batch=args.max_batch, providers=args.ort_providers or (),
+                          calibration=calibration)
     with instances:
         result = {"scenario": args.scenario, "mode": args.mode, **instances.describe(), **_run_mode(
             args, settings, instances, inputs)}
     cpu = machine()
     result.update({"rows": inputs.rows.rows, "eval_csv": str(inputs.eval_csv), "onnx": str(inputs.onnx),
+                   "calibration": None if calibration is None else calibration.as_dict(),
                    "out": str(args.out), "cpu": cpu["cpu"], "cpu_flags": cpu["cpu_flags"], "machine": cpu,
                    **provenance()})
     _write_result(args.out / RESULT_FILE, result)
@@ -244,6 +254,18 @@ class _Inputs:
         self.tensors = load_eval_tensors(self.eval_csv)
         self.rows = whole_batches(self.tensors)  # the rows the suite checks: whole batches of 1024
         self.onnx = self._onnx()
+
+    def calibration(self, csv: str | None):
+        """The rows an INT8 engine calibrates on, proven disjoint from the rows scored; a held-out slice of the
+        eval set leaves this run's rows (``self.rows``) ending before it."""
+        from widedeep_bench.calibration import calibration_set, check_disjoint, scored_rows
+        from widedeep_bench.metrics import whole_batches
+
+        rows = calibration_set(self.assets, self.tensors, csv, option="--calibration-csv")
+        self.tensors = scored_rows(self.tensors, rows)
+        self.rows = whole_batches(self.tensors)
+        check_disjoint(rows, self.rows)
+        return rows
 
     def _onnx(self) -> Path:
         if self.assets.onnx is not None:
