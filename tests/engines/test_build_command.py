@@ -19,7 +19,8 @@ def build(capsys, *args) -> tuple[int, dict | None, str]:
 def test_build_prints_the_key_and_then_reports_the_cached_engine(private_cache, converted_onnx, capsys):
     status, first, _ = build(capsys, "--onnx", converted_onnx, "--backend", "onnxruntime", "--precision", "fp32")
     assert status == 0
-    assert set(first) == {"key", "cached", "build_seconds", "artifact", "runner", "version", "precision"}
+    assert set(first) == {"key", "cached", "build_seconds", "artifact", "runner", "version", "precision", "calibration"}
+    assert first["calibration"] is None  # FP32 calibrates on nothing
     assert first["cached"] is False and first["build_seconds"] > 0
     assert (first["runner"], first["precision"]) == ("onnxruntime", "fp32")
     status, second, _ = build(capsys, "--onnx", converted_onnx, "--backend", "onnxruntime", "--precision", "fp32")
@@ -32,6 +33,20 @@ def test_another_precision_or_batch_profile_is_another_build(private_cache, conv
     _, fp32, _ = build(capsys, "--onnx", converted_onnx, "--backend", "onnxruntime", "--precision", "fp32")
     _, fp16, _ = build(capsys, "--onnx", converted_onnx, "--backend", "onnxruntime", "--precision", "fp16")
     assert fp16["cached"] is False and fp16["key"] != fp32["key"] and fp16["key"].startswith("onnxruntime-fp16-")
+
+
+def test_an_int8_build_names_its_calibration_rows_and_needs_them(private_cache, converted_onnx, capsys, tmp_path):
+    from widedeep_bench.synthetic.criteo_rows import write_criteo_csv
+
+    rows = write_criteo_csv(tmp_path / "calibration.csv", 512, row_seed=7)
+    status, built, _ = build(capsys, "--onnx", converted_onnx, "--backend", "onnxruntime", "--precision", "int8",
+                             "--calibration-csv", rows)
+    assert status == 0 and built["key"].startswith("onnxruntime-int8-")
+    assert built["calibration"]["rows"] == 512 and str(rows) in built["calibration"]["source"]
+    status, _, err = build(capsys, "--onnx", converted_onnx, "--backend", "onnxruntime", "--precision", "int8")
+    assert status == 2 and "--precision int8 needs --calibration-csv FILE" in err and len(err.strip().splitlines()) == 1
+    status, _, err = build(capsys, "--onnx", converted_onnx, "--backend", "onnxruntime", "--calibration-csv", rows)
+    assert status == 2 and "--calibration-csv: only int8 engines calibrate" in err
 
 
 @pytest.mark.parametrize("args, words", [

@@ -7,6 +7,7 @@ import pytest
 
 from widedeep_bench.compare import TOLERANCES, compare
 from widedeep_bench.errors import WidedeepError
+from widedeep_bench.precision import PRECISIONS
 
 
 def probabilities(p1) -> np.ndarray:
@@ -75,9 +76,11 @@ def test_a_reference_with_nan_is_refused():
 
 
 def test_every_precision_has_a_documented_absolute_tolerance():
-    assert set(TOLERANCES) == {"fp32", "fp16"}
+    assert set(TOLERANCES) == set(PRECISIONS) == {"fp32", "fp16", "bf16", "int8"}
     assert TOLERANCES["fp32"].atol == 1e-5
-    assert TOLERANCES["fp32"].atol < TOLERANCES["fp16"].atol < 0.01
+    # Coarser arithmetic, looser bound: 23, 10 and 7 stored significand bits, then 256 levels per Gemm input.
+    assert TOLERANCES["fp32"].atol < TOLERANCES["fp16"].atol < TOLERANCES["bf16"].atol < TOLERANCES["int8"].atol
+    assert TOLERANCES["int8"].atol < 0.2  # a misordered kernel (0.2) still fails INT8 parity
     assert all(t.rtol == 0.0 and t.why for t in TOLERANCES.values())
 
 

@@ -43,7 +43,7 @@ def test_the_tf_original_runs_fp32_only(tiny_saved_model):
 
 
 @pytest.mark.parametrize("options, words", [
-    (dict(precision="int8"), ["precision 'int8'", "fp32", "fp16"]),
+    (dict(precision="fp8"), ["precision 'fp8'", "fp32", "fp16", "bf16", "int8"]),
     (dict(min_batch=0), ["0/1024/16384", "1 <= min <= opt <= max"]),
     (dict(opt_batch=20000), ["1/20000/16384"]),
     (dict(threads=0), ["threads = 0"]),

@@ -13,6 +13,7 @@ from widedeep_bench.compare import TOLERANCES, compare
 from widedeep_bench.engines import PRECISIONS, RUNNERS, EngineOptions, make_runner
 from widedeep_bench.engines.registry import runner_class
 from widedeep_bench.errors import WidedeepError
+from widedeep_bench.precision import CALIBRATED_PRECISIONS
 
 pytestmark = pytest.mark.parity
 
@@ -34,20 +35,36 @@ def _model_for(name, tiny_saved_model, converted_onnx):
     return {"tensorflow": tiny_saved_model, "null": None}.get(name, converted_onnx)
 
 
+@pytest.fixture(scope="module")
+def calibration_rows(tmp_path_factory):
+    """What INT8 engines calibrate on: synthetic rows drawn with another row seed than ``engine_rows``."""
+    from widedeep_bench.calibration import CalibrationSet
+    from widedeep_bench.data.criteo_csv import read_eval_csv
+    from widedeep_bench.synthetic.criteo_rows import write_criteo_csv
+
+    path = write_criteo_csv(tmp_path_factory.mktemp("calibration") / "calibration.csv", 512, row_seed=7)
+    return CalibrationSet(read_eval_csv(path), "contract calibration rows (row seed 7)")
+
+
+def _options(precision: str, calibration_rows) -> EngineOptions:
+    return EngineOptions(precision=precision,
+                         calibration=calibration_rows if precision in CALIBRATED_PRECISIONS else None)
+
+
 @pytest.fixture(scope="module", params=ENGINES)
-def active_engine(request, tiny_saved_model, converted_onnx):
+def active_engine(request, tiny_saved_model, converted_onnx, calibration_rows):
     """An activated runner (engine built or taken from the cache), shared by this module's tests."""
     name, precision = request.param
     with make_runner(name, _model_for(name, tiny_saved_model, converted_onnx),
-                     EngineOptions(precision=precision)) as runner:
+                     _options(precision, calibration_rows)) as runner:
         yield runner
 
 
 @pytest.fixture(params=EVERY_RUNNER)
-def fresh_runner(request, tiny_saved_model, converted_onnx):
+def fresh_runner(request, tiny_saved_model, converted_onnx, calibration_rows):
     """A runner that has not been activated."""
     name, precision = request.param
-    return make_runner(name, _model_for(name, tiny_saved_model, converted_onnx), EngineOptions(precision=precision))
+    return make_runner(name, _model_for(name, tiny_saved_model, converted_onnx), _options(precision, calibration_rows))
 
 
 def test_probabilities_match_the_tf_original_within_the_precision_tolerance(active_engine, engine_rows,

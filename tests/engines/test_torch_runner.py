@@ -25,7 +25,7 @@ from widedeep_bench.model.onnx_weights import weights_from_onnx
 
 torch = pytest.importorskip("torch")
 
-from widedeep_bench.engines.torch import CPU_ONLY_FP32, TorchRunner, TorchWideDeep  # noqa: E402
+from widedeep_bench.engines.torch import CPU_NO_FP16, TorchRunner, TorchWideDeep  # noqa: E402
 
 NO_CUDA = not torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(NO_CUDA, reason="no CUDA device")
@@ -166,10 +166,10 @@ def test_the_fp16_forward_pass_matches_the_tf_original_within_the_fp16_tolerance
 
 @cpu_only
 def test_fp16_without_cuda_is_refused_with_the_reason(converted_onnx):
-    assert TorchRunner.unavailable_reason(EngineOptions(precision="fp16")) == CPU_ONLY_FP32
-    with pytest.raises(WidedeepError, match=r"torch on CPU runs fp32 only \(no CUDA device\)"):
+    assert TorchRunner.unavailable_reason(EngineOptions(precision="fp16")) == CPU_NO_FP16
+    with pytest.raises(WidedeepError, match=r"torch on CPU runs fp32 .*, not fp16 \(no CUDA device\)"):
         make_runner("torch", converted_onnx, EngineOptions(precision="fp16"))
-    with pytest.raises(WidedeepError, match=r"torch on CPU runs fp32 only \(no CUDA device\)"):
+    with pytest.raises(WidedeepError, match=r"torch on CPU runs fp32 .*, not fp16 \(no CUDA device\)"):
         TorchRunner(converted_onnx, EngineOptions(precision="fp16")).activate()
 
 

@@ -1,7 +1,8 @@
 """The benchmarks, one module each, run by ``widedeep-bench bench NAME`` (``widedeep_bench.commands.bench``).
 
 - ``preprocess_speed``: eval.csv -> tensors, the vectorised reader against ByteMLPerf's per-row loop;
-- ``engine_throughput``: every runner at batch 1024, a SGEMM ceiling, the paired ONNX Runtime / TF ratio;
+- ``engine_throughput``: every runner in every precision it runs here, at batch 1024, 4096 and 16384, a SGEMM
+  ceiling at each, the paired ONNX Runtime / TF ratio;
 - ``paired_ratio``: that paired ratio measured N times, quiet or with one core busy: its spread;
 - ``gpu_throughput``: the torch runner on a CUDA GPU, compute only and end to end.
 

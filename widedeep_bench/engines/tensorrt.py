@@ -1,8 +1,9 @@
 """TensorRT and IxRT: one implementation of the TensorRT-compatible API the vendor uses.
 
-Build: ``Builder`` -> EXPLICIT_BATCH network -> ``OnnxParser`` -> builder config (``BuilderFlag.FP16``
-for fp16) with one optimization profile (min/opt/max samples from ``EngineOptions``; the categorical
-input has 26 rows per sample) -> ``build_serialized_network`` -> the cached plan. Run:
+Build: ``Builder`` -> EXPLICIT_BATCH network -> ``OnnxParser`` -> builder config (precision flags below,
+``ProfilingVerbosity.DETAILED`` so the plan describes its layers) with one optimization profile
+(min/opt/max samples from ``EngineOptions``; the categorical input has 26 rows per sample) ->
+``build_serialized_network`` -> the cached plan. Run:
 ``Runtime.deserialize_cuda_engine`` -> execution context -> input shapes -> ``execute_v2`` on device
 buffers sized for the profile's max batch, copied with cuda-python's runtime API (what Iluvatar's
 CoreX stack ships). The engine key carries the device's name and compute capability (``device()``):
@@ -11,23 +12,49 @@ a plan is bound to the GPU model it was built on.
 Engines list their I/O either by tensor name (TensorRT >= 8.5) or by binding index (TensorRT 8.x
 before that, IxRT); both are handled. A TensorRT 8 engine takes int32 where the ONNX says int64:
 the validated field and bucket indices (< 1000) fit.
+
+Precisions:
+
+- FP32: no precision flag. FP16: ``BuilderFlag.FP16``. BF16: ``BuilderFlag.BF16``, offered only where the
+  runtime has that flag (TensorRT 9 and later).
+- INT8: ``BuilderFlag.INT8`` (with FP16 allowed for what stays unquantized) and an entropy calibrator
+  (``trt.IInt8EntropyCalibrator2``, ``entropy_calibrator``) fed the run's calibration rows
+  (``widedeep_bench.calibration``) in batches of ``CALIBRATION_BATCH`` samples through a calibration
+  profile of that one shape; its cache (``calibration.cache``) is written beside the plan, so it is part
+  of the cached entry.
+
+Evidence is the engine's own layer list: ``create_engine_inspector().get_engine_information(JSON)``, read
+with an execution context at the profile's opt shapes. Each layer runs in the precision of the tensors it
+reads (their ``Format/Datatype``, e.g. ``"Row major linear FP16 format"``); ``inspector_evidence`` counts
+layers by precision and shows a claim when at least one layer runs in it (FP32: none in a reduced one).
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import json
+import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from widedeep_bench import layout
+from widedeep_bench.calibration import CALIBRATION_BATCH
 from widedeep_bench.engines.base import CompiledRunner, EngineOptions
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.onnx_roles import Roles
+from widedeep_bench.precision import REDUCED_PRECISIONS, PrecisionEvidence
 
 Shape = tuple[int, int]
+CALIBRATION_CACHE = "calibration.cache"
+# Words of an inspector's "Format/Datatype" -> precision ("Float" is TensorRT 10's FP32, "Half" its FP16).
+FORMAT_WORDS = {"fp32": "fp32", "float": "fp32", "float32": "fp32", "fp16": "fp16", "half": "fp16",
+                "float16": "fp16", "bf16": "bf16", "bfloat16": "bf16", "int8": "int8", "fp8": "fp8",
+                "int32": "int32", "int64": "int64", "bool": "bool"}
+CONVERSION_LAYERS = frozenset({"Reformat"})  # they only convert between formats: they run in no precision
 
 
 def profile_shapes(roles: Roles, options: EngineOptions) -> dict[str, tuple[Shape, Shape, Shape]]:
@@ -83,6 +110,108 @@ def io_tensors(trt, engine) -> list[IoTensor]:
                      np.dtype(trt.nptype(engine.get_binding_dtype(i)))) for i in range(engine.num_bindings)]
 
 
+def tensor_precision(format_datatype: str) -> str | None:
+    """The precision an inspector's ``Format/Datatype`` names (``"Thirty-two wide channel vectorized row major
+    Int8 format."`` -> ``"int8"``), or None (``"N/A due to dynamic shapes"``)."""
+    words = re.findall(r"[a-z0-9]+", format_datatype.lower())
+    return next((FORMAT_WORDS[word] for word in words if word in FORMAT_WORDS), None)
+
+
+def layer_precisions(information: str | dict) -> Counter:
+    """``{"int8": 3, "fp32": 5}``: how many layers of an engine inspector's JSON (``{"Layers": [...]}``) run
+    in each precision, a layer counted once for each precision among the tensors it reads (its outputs'
+    where it reads none); ``"unformatted"`` counts layers whose formats are not given, ``"undetailed"`` the
+    layers of an engine built without ``ProfilingVerbosity.DETAILED``."""
+    layers = (json.loads(information) if isinstance(information, str) else information).get("Layers", [])
+    counts = Counter()
+    for layer in layers:
+        if not isinstance(layer, dict):
+            counts["undetailed"] += 1
+            continue
+        if layer.get("LayerType") in CONVERSION_LAYERS:
+            continue
+        tensors = layer.get("Inputs") or layer.get("Outputs") or []
+        precisions = {tensor_precision(str(tensor.get("Format/Datatype", ""))) for tensor in tensors} - {None}
+        counts.update(precisions or {"unformatted"})
+    return counts
+
+
+def inspector_evidence(information: str | dict, claimed: str) -> PrecisionEvidence:
+    """Judge ``claimed`` from an engine inspector's JSON (``layer_precisions``): a reduced precision is shown
+    when at least one layer runs in it, FP32 when some layer runs in FP32 and none in a reduced one."""
+    counts = layer_precisions(information)
+    method = "the engine inspector's layer formats (Format/Datatype)"
+    layers = {precision: n for precision, n in counts.items() if precision not in ("undetailed", "unformatted")}
+    if not layers:
+        why = ("built without ProfilingVerbosity.DETAILED: the inspector lists layer names only"
+               if counts["undetailed"] else "the inspector gives no layer formats")
+        return PrecisionEvidence(claimed, False, method, why, {f"{k} layers": n for k, n in sorted(counts.items())})
+    reduced = {precision: n for precision, n in layers.items() if precision in REDUCED_PRECISIONS}
+    if claimed == "fp32":
+        shown = layers.get("fp32", 0) > 0 and not reduced
+        detail = (f"{layers.get('fp32', 0)} layers read fp32 tensors, none a reduced precision" if shown
+                  else f"{sum(reduced.values())} layers read {'/'.join(sorted(reduced))} tensors" if reduced
+                  else "no layer reads fp32 tensors")
+    else:
+        shown = layers.get(claimed, 0) > 0
+        detail = f"{layers.get(claimed, 0)} layers read {claimed} tensors"
+    return PrecisionEvidence(claimed=claimed, shown=shown, method=method, detail=detail,
+                             counts={f"{k} layers": n for k, n in sorted(counts.items())})
+
+
+def calibration_feeds(network, trt, roles: Roles, options: EngineOptions) -> list[dict[str, np.ndarray]]:
+    """The calibration rows as feeds in the network's input dtypes, every batch of one size (the calibration
+    profile's): ``CALIBRATION_BATCH`` samples, or all rows where there are fewer; a shorter last batch is left
+    out."""
+    options.calibration_digest()  # refuses INT8 without calibration rows
+    calibration = options.calibration
+    samples = min(CALIBRATION_BATCH, calibration.rows)
+    dtypes = {network.get_input(i).name: np.dtype(trt.nptype(network.get_input(i).dtype))
+              for i in range(network.num_inputs)}
+    return [{name: np.ascontiguousarray(array, dtype=dtypes.get(name, array.dtype))
+             for name, array in roles.feeds(batch.categorical, batch.numeric).items()}
+            for batch in calibration.batches() if batch.rows == samples]
+
+
+def entropy_calibrator(trt, cudart, feeds: list[dict[str, np.ndarray]], cache: Path):
+    """A ``trt.IInt8EntropyCalibrator2`` that copies ``feeds`` one by one into device buffers (cuda-python) and
+    keeps its cache in ``cache``. The class is made here because ``trt`` is imported lazily; call ``free()``
+    once the build is done."""
+
+    class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
+        def __init__(self) -> None:
+            trt.IInt8EntropyCalibrator2.__init__(self)
+            self.batches = iter(feeds)
+            self.buffers = {name: _cuda_call(cudart, cudart.cudaMalloc(array.nbytes),
+                                             f"cudaMalloc of {array.nbytes} bytes for calibrating {name}")
+                            for name, array in feeds[0].items()}
+
+        def get_batch_size(self) -> int:
+            return 1  # an explicit-batch network takes its batch from the calibration profile's shapes
+
+        def get_batch(self, names):
+            batch = next(self.batches, None)
+            if batch is None:
+                return None
+            to_device = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
+            for name in names:
+                _cuda_call(cudart, cudart.cudaMemcpy(self.buffers[name], batch[name].ctypes.data, batch[name].nbytes,
+                                                     to_device), f"copy of calibration rows for {name} to the device")
+            return [int(self.buffers[name]) for name in names]
+
+        def read_calibration_cache(self):
+            return cache.read_bytes() if cache.is_file() else None
+
+        def write_calibration_cache(self, data) -> None:
+            cache.write_bytes(bytes(data))
+
+        def free(self) -> None:
+            for buffer in self.buffers.values():
+                _cuda_call(cudart, cudart.cudaFree(buffer), "cudaFree")
+
+    return EntropyCalibrator()
+
+
 class TensorrtRunner(CompiledRunner):
     name = "tensorrt"
     module_name = "tensorrt"
@@ -100,6 +229,11 @@ class TensorrtRunner(CompiledRunner):
     def options_unsupported(cls, options: EngineOptions) -> str | None:
         if options.providers:
             return f"{cls.name} has no providers (got {list(options.providers)})"
+        trt = cls.runtime()
+        if options.precision == "bf16" and not hasattr(trt.BuilderFlag, "BF16"):
+            return f"{cls.name} {cls.version()} has no BuilderFlag.BF16 (it appeared in TensorRT 9)"
+        if options.precision == "int8" and not hasattr(trt, "IInt8EntropyCalibrator2"):
+            return f"{cls.name} {cls.version()} has no IInt8EntropyCalibrator2 to calibrate INT8 with"
         try:
             cudart = cuda_runtime()
         except ImportError as exc:
@@ -134,17 +268,43 @@ class TensorrtRunner(CompiledRunner):
             errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
             raise WidedeepError(f"{self.name} could not parse {self.model}: {errors}")
         config = builder.create_builder_config()
-        if self.options.precision == "fp16":
+        if hasattr(trt, "ProfilingVerbosity"):  # the layer formats the precision evidence is read from
+            config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
+        precision = self.options.precision
+        if precision in ("fp16", "int8"):  # INT8: FP16 for what is left unquantized
             config.set_flag(trt.BuilderFlag.FP16)
+        if precision == "bf16":
+            config.set_flag(trt.BuilderFlag.BF16)
         profile = builder.create_optimization_profile()
         for name, (smallest, optimal, largest) in profile_shapes(roles, self.options).items():
             profile.set_shape(name, smallest, optimal, largest)
         config.add_optimization_profile(profile)
-        plan = builder.build_serialized_network(network, config)
+        calibrator = None
+        if precision == "int8":
+            calibrator = self._calibrate(builder, config, network, roles, directory)
+        try:
+            plan = builder.build_serialized_network(network, config)
+        finally:
+            if calibrator is not None:
+                calibrator.free()
         if plan is None:
             raise WidedeepError(f"{self.name} could not build an engine from {self.model} "
                                 f"(its log above says why)")
         (directory / self.artifact_name).write_bytes(bytes(plan))
+
+    def _calibrate(self, builder, config, network, roles: Roles, directory: Path):
+        """Set INT8 with an entropy calibrator over the calibration rows, through a calibration profile of
+        the batches' one shape; returns the calibrator (its device buffers are freed after the build)."""
+        trt = self.runtime()
+        feeds = calibration_feeds(network, trt, roles, self.options)
+        profile = builder.create_optimization_profile()
+        for name, array in feeds[0].items():
+            profile.set_shape(name, array.shape, array.shape, array.shape)
+        config.set_calibration_profile(profile)
+        config.set_flag(trt.BuilderFlag.INT8)
+        config.int8_calibrator = calibrator = entropy_calibrator(trt, cuda_runtime(), feeds,
+                                                                 directory / CALIBRATION_CACHE)
+        return calibrator
 
     def load_impl(self, roles: Roles, artifact: Path) -> None:
         trt, self.cudart = self.runtime(), cuda_runtime()
@@ -161,6 +321,20 @@ class TensorrtRunner(CompiledRunner):
             raise WidedeepError(f"{artifact}: engine tensors {unknown} are none of the model's roles {roles}")
         self.buffers = [self._device_buffer(int(np.prod(largest[t.name])) * t.dtype.itemsize, t.name)
                         for t in self.io]
+
+    def precision_evidence_impl(self) -> PrecisionEvidence:
+        claimed = self.options.precision
+        if not hasattr(self.engine, "create_engine_inspector"):
+            return PrecisionEvidence.not_shown(claimed, f"{self.name} {self.version()} has no engine inspector")
+        # A dynamic-shape engine's formats are given for the shapes of an execution context: the opt shapes.
+        optimal = {name: shapes[1] for name, shapes in profile_shapes(self.roles, self.options).items()}
+        for tensor in self.io:
+            if tensor.is_input:
+                self._set_input_shape(tensor, optimal[tensor.name])
+        inspector = self.engine.create_engine_inspector()
+        inspector.execution_context = self.context
+        return inspector_evidence(inspector.get_engine_information(self.runtime().LayerInformationFormat.JSON),
+                                  claimed)
 
     def _device_buffer(self, nbytes: int, name: str) -> int:
         return _cuda_call(self.cudart, self.cudart.cudaMalloc(nbytes), f"cudaMalloc of {nbytes} bytes for {name}")

@@ -1,4 +1,4 @@
-"""PyTorch: the converted ONNX's weights in an equivalent forward pass; CUDA graphs on a GPU, FP32 on a CPU.
+"""PyTorch: the converted ONNX's weights in an equivalent forward pass; CUDA graphs on a GPU, eager on a CPU.
 
 The weights come from ``widedeep_bench.model.onnx_weights.weights_from_onnx`` (read by the graph's
 structure, from the converted model, the IxRT variant or a raw tf2onnx export). Two parts, each small:
@@ -9,9 +9,22 @@ structure, from the converted model, the IxRT variant or a raw tf2onnx export). 
   float32 in every precision. It is a plain class, not an ``nn.Module``: torch is imported lazily
   (the registry imports this module on machines without torch, and a subclass of ``nn.Module`` would
   need torch at import time), and nothing here uses a module's machinery (no training, hooks, state dicts).
-- ``TorchRunner``: on CUDA, FP16 or FP32 weights, one CUDA graph per batch size captured on first use
-  (static device buffers), pinned host staging buffers, non-blocking copies, one stream; ``infer`` is
-  stage -> copy in -> replay -> copy out -> synchronize. Without CUDA it runs FP32 on the CPU.
+- ``TorchRunner``: on CUDA, one CUDA graph per batch size captured on first use (static device buffers),
+  pinned host staging buffers, non-blocking copies, one stream; ``infer`` is stage -> copy in -> replay ->
+  copy out -> synchronize. Without CUDA it runs eagerly on the CPU.
+
+Precisions (no INT8: torch has no quantized path here):
+
+- FP32: float32 weights and arithmetic, on CUDA or the CPU.
+- FP16 (CUDA only): float16 weights and activations. A CPU's float16 GEMMs are emulated, so it is refused.
+- BF16: on CUDA (a GPU with native BF16, sm_80+), bfloat16 weights like FP16. On the CPU, float32 weights
+  under ``torch.autocast("cpu", dtype=torch.bfloat16)`` (the GEMMs in bfloat16, the gathers and head in
+  float32), offered only where the CPU has AMX-BF16 or AVX512-BF16 (``/proc/cpuinfo`` flags ``amx_bf16``,
+  ``avx512_bf16``); elsewhere oneDNN would emulate BF16 and measure nothing a user would run.
+
+Evidence (``precision_evidence``) comes from a probe call of the forward pass: the dtype of the output of
+every ``torch.addmm`` that ran (observed with a ``TorchFunctionMode``), beside the weights' dtype and the
+autocast dtype; the claim is shown when every tower GEMM produced the claimed dtype.
 
 Not a ``CompiledRunner``: nothing is worth caching. Reading the weights from the ONNX takes well under a
 second, and what is compiled (the CUDA graphs, cuBLAS's kernel choice) belongs to one process and one
@@ -20,7 +33,9 @@ device and cannot be saved to the engine store.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -31,9 +46,14 @@ from widedeep_bench.layout import check_feed
 from widedeep_bench.measure import Rotation, Timing, TimingPlan, measure, warm_up
 from widedeep_bench.model.weights import WideDeepWeights
 from widedeep_bench.onnx_roles import Roles
+from widedeep_bench.precision import PrecisionEvidence
 
-CPU_ONLY_FP32 = "torch on CPU runs fp32 only (no CUDA device)"
+CPU_NO_FP16 = "torch on CPU runs fp32 (and bf16 where the CPU has AMX-BF16 or AVX512-BF16), not fp16 (no CUDA device)"
+CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of native BF16 dot products
+SIMD_FLAG_PREFIXES = ("avx", "amx", "fma", "f16c")  # the flags a BF16 refusal lists
+DTYPE_NAMES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 WARMUP_BEFORE_CAPTURE = 3  # eager calls before capture: cuBLAS handles, workspaces and kernel choices exist
+PROBE_SAMPLES = 4  # samples in the evidence probe call
 
 
 # --- the forward pass ----------------------------------------------------------------------------------
@@ -43,16 +63,17 @@ class TorchWideDeep:
 
     ``categorical`` is ``[26*N, 2] int64`` (row ``26*r + j`` = ``(j, bucket)``), ``numeric`` ``[N, 13]
     float32``, both on ``device``. Tables and tower are held in ``dtype``; the logit is cast to float32
-    before the head, so FP16 rounds weights and activations but not the probabilities.
+    before the head, so FP16 rounds weights and activations but not the probabilities. ``autocast``: a
+    dtype the tower's GEMMs run in under ``torch.autocast`` (CPU BF16), or None.
     """
 
-    def __init__(self, weights: WideDeepWeights, device, dtype):
+    def __init__(self, weights: WideDeepWeights, device, dtype, autocast=None):
         import torch
 
         def tensor(array: np.ndarray):
             return torch.from_numpy(np.array(array, dtype=np.float32, order="C")).to(device=device, dtype=dtype)
 
-        self.device, self.dtype = torch.device(device), dtype
+        self.device, self.dtype, self.autocast = torch.device(device), dtype, autocast
         self.wide = tensor(weights.wide.reshape(-1))  # [26000]: flat index field * 1000 + bucket
         self.wide_bias = tensor(weights.wide_bias)  # [1]
         self.embeddings = tensor(weights.embeddings.reshape(-1, layout.EMBEDDING_DIM))  # [26000, 32]
@@ -62,6 +83,12 @@ class TorchWideDeep:
     def __call__(self, categorical, numeric):
         import torch
 
+        if self.autocast is None:
+            return self._forward(torch, categorical, numeric)
+        with torch.autocast(self.device.type, dtype=self.autocast):
+            return self._forward(torch, categorical, numeric)
+
+    def _forward(self, torch, categorical, numeric):
         samples = numeric.shape[0]
         # GatherND reads table[field, bucket]; on the row-major table flattened to [26000, k] that is row
         # field * 1000 + bucket: one add kernel, then one gather per table.
@@ -73,6 +100,68 @@ class TorchWideDeep:
         logit = (torch.addmm(self.biases[-1], deep, self.kernels[-1]) + (wide + self.wide_bias)).float()
         # softmax([0, l]) = [1 / (1 + e^l), e^l / (1 + e^l)] = [sigmoid(-l), sigmoid(l)], without 1 - p cancellation.
         return torch.sigmoid(torch.cat([-logit, logit], 1))
+
+
+def zero_rows(torch, samples: int, device) -> tuple:
+    """``samples`` valid rows (field j, bucket 0; numerics 0) on ``device``: the gathers have no bounds checks."""
+    fields = torch.arange(layout.NUM_FIELDS, device=device).repeat(samples)
+    return (torch.stack([fields, torch.zeros_like(fields)], 1),
+            torch.zeros((samples, layout.NUM_NUMERIC), dtype=torch.float32, device=device))
+
+
+def addmm_output_dtypes(forward: TorchWideDeep, samples: int = PROBE_SAMPLES) -> Counter:
+    """``{"bfloat16": 4}``: the dtype of every ``torch.addmm`` output in one call of ``forward`` on
+    ``samples`` zero rows, observed as it ran (autocast included)."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    outputs = Counter()
+
+    class AddmmOutputs(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            result = func(*args, **(kwargs or {}))
+            if func is torch.addmm:
+                outputs[str(result.dtype).removeprefix("torch.")] += 1
+            return result
+
+    with torch.inference_mode(), AddmmOutputs():
+        forward(*zero_rows(torch, samples, forward.device))
+    return outputs
+
+
+def gemm_evidence(outputs: Counter, claimed: str, forward: TorchWideDeep, method: str) -> PrecisionEvidence:
+    """Judge ``claimed`` from ``addmm_output_dtypes``: shown when every tower GEMM of ``forward`` (one per
+    kernel) output the claimed dtype."""
+    expected = DTYPE_NAMES.get(claimed, claimed)
+    weights = str(forward.kernels[0].dtype).removeprefix("torch.")
+    autocast = "" if forward.autocast is None else f", under autocast to {str(forward.autocast).removeprefix('torch.')}"
+    total = sum(outputs.values())
+    return PrecisionEvidence(
+        claimed=claimed, shown=total == len(forward.kernels) and outputs[expected] == total, method=method,
+        detail=f"{outputs[expected]} of {total} tower GEMMs output {expected} ({weights} weights{autocast})",
+        counts={**{f"addmm {dtype} outputs": n for dtype, n in sorted(outputs.items())},
+                f"{weights} tower weights": len(forward.kernels)})
+
+
+# --- CPU features ------------------------------------------------------------------------------------------
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+    """The CPU's feature flags (Linux ``/proc/cpuinfo``); empty where they cannot be read."""
+    try:
+        lines = cpuinfo.read_text().splitlines()
+    except OSError:
+        return frozenset()
+    return next((frozenset(line.split(":", 1)[1].split()) for line in lines if line.startswith("flags")),
+                frozenset())
+
+
+def cpu_bf16_unsupported(flags: frozenset[str]) -> str | None:
+    """Why the CPU cannot run BF16 natively (no AMX-BF16 or AVX512-BF16 flag), or None."""
+    if any(flag in flags for flag in CPU_BF16_FLAGS):
+        return None
+    simd = " ".join(sorted(flag for flag in flags if flag.startswith(SIMD_FLAG_PREFIXES)))
+    return (f"the CPU has no AMX-BF16 or AVX512-BF16 (flags: {simd or 'none read from /proc/cpuinfo'}): "
+            f"BF16 would be emulated")
 
 
 # --- CUDA graphs ------------------------------------------------------------------------------------------
@@ -104,10 +193,7 @@ def capture_batch(forward: TorchWideDeep, samples: int, stream) -> CapturedBatch
     import torch
 
     with torch.no_grad(), torch.cuda.stream(stream):
-        # Valid rows (field j, bucket 0) for the warm-up calls: the gathers have no bounds checks.
-        fields = torch.arange(layout.NUM_FIELDS, device=forward.device).repeat(samples)
-        categorical = torch.stack([fields, torch.zeros_like(fields)], 1)
-        numeric = torch.zeros((samples, layout.NUM_NUMERIC), dtype=torch.float32, device=forward.device)
+        categorical, numeric = zero_rows(torch, samples, forward.device)
         for _ in range(WARMUP_BEFORE_CAPTURE):
             forward(categorical, numeric)
         stream.synchronize()
@@ -121,10 +207,12 @@ def capture_batch(forward: TorchWideDeep, samples: int, stream) -> CapturedBatch
 # --- the runner --------------------------------------------------------------------------------------------
 
 class TorchRunner(Runner):
-    """PyTorch on CUDA (FP16 / FP32, CUDA graphs) or on the CPU (FP32, eager, ``threads`` intra-op threads)."""
+    """PyTorch on CUDA (FP32 / FP16 / BF16, CUDA graphs) or on the CPU (FP32, or BF16 autocast where the CPU
+    has it; eager, ``threads`` intra-op threads)."""
 
     name = "torch"
     module_name = "torch"
+    precisions = ("fp32", "fp16", "bf16")
 
     @classmethod
     def version(cls) -> str:
@@ -134,8 +222,16 @@ class TorchRunner(Runner):
     def options_unsupported(cls, options) -> str | None:
         if options.providers:
             return f"torch has no providers (got {list(options.providers)}); it runs on CUDA when present, else the CPU"
-        if options.precision != "fp32" and not cls.runtime().cuda.is_available():
-            return CPU_ONLY_FP32
+        torch = cls.runtime()
+        if torch.cuda.is_available():
+            if options.precision == "bf16" and not torch.cuda.is_bf16_supported(including_emulation=False):
+                return (f"the CUDA device {torch.cuda.get_device_name()} has no native BF16 (compute capability "
+                        f"8.0 or later has)")
+            return None
+        if options.precision == "fp16":
+            return CPU_NO_FP16
+        if options.precision == "bf16":
+            return cpu_bf16_unsupported(cpu_flags())
         return None
 
     @property
@@ -158,7 +254,7 @@ class TorchRunner(Runner):
         from widedeep_bench.model.onnx_weights import weights_from_onnx  # imports onnx: not at registry listing
 
         roles, weights = weights_from_onnx(self.model)
-        dtype = torch.float16 if self.options.precision == "fp16" else torch.float32
+        dtype = getattr(torch, DTYPE_NAMES[self.options.precision])
         if torch.cuda.is_available():
             self.stream = torch.cuda.Stream()
             self.captured: dict[int, CapturedBatch] = {}
@@ -168,8 +264,21 @@ class TorchRunner(Runner):
         else:
             # Process-wide in torch: the last CPU runner activated sets it.
             torch.set_num_threads(self.options.intra_op_threads())
-            self.forward = TorchWideDeep(weights, "cpu", dtype)
+            # FP16 never gets here (refused); BF16 keeps float32 weights and runs its GEMMs under autocast.
+            autocast = dtype if self.options.precision == "bf16" else None
+            self.forward = TorchWideDeep(weights, "cpu", torch.float32, autocast=autocast)
         return roles
+
+    def precision_evidence_impl(self) -> PrecisionEvidence:
+        if self.uses_cuda:
+            with self.runtime().cuda.stream(self.stream):
+                outputs = addmm_output_dtypes(self.forward)
+            self.stream.synchronize()
+        else:
+            outputs = addmm_output_dtypes(self.forward)
+        return gemm_evidence(outputs, self.options.precision, self.forward,
+                             f"dtype of each torch.addmm output in a probe call of {PROBE_SAMPLES} samples on "
+                             f"{self.device_name()}")
 
     def deactivate_impl(self) -> None:
         if self.uses_cuda:
