@@ -10,6 +10,9 @@ One directory, written by ``widedeep-bench bundle`` and read by ``--wd-bundle`` 
 ``reference.npz``      the TF original's and ONNX Runtime FP32's ``[N, 2]`` probabilities on every whole
                        batch of 1024 rows of ``eval.csv`` (the ``--wd-save-reference`` format)
 ``eval.csv``           the bytes of the eval set the references were computed on
+``calibration.csv``    only for the embedded default: the synthetic training rows INT8 engines calibrate on
+                       (never scored); a bundle of a user's eval set has none, and a device run then holds
+                       out the eval set's last rows (``widedeep_bench.calibration``)
 ``manifest.json``      ``bundle_version``, every other file's size and SHA-256, what the bundle was made
                        from, the package versions, machine, command line and time
 =====================  ===================================================================================
@@ -39,6 +42,8 @@ BUNDLE_VERSION = 1
 MANIFEST = "manifest.json"
 ONNX, IXRT_ONNX, REFERENCE, EVAL_CSV = "widedeep.onnx", "widedeep-ixrt.onnx", "reference.npz", "eval.csv"
 BUNDLE_FILES = (ONNX, IXRT_ONNX, REFERENCE, EVAL_CSV)
+CALIBRATION_CSV = "calibration.csv"
+OPTIONAL_FILES = (CALIBRATION_CSV,)
 REFERENCE_NAMES = ("tensorflow", "onnxruntime-fp32")
 CONVERSION_PARITY_ROWS = 512  # eval rows each conversion stage is compared with the TF original on
 
@@ -104,6 +109,11 @@ class Bundle:
     @property
     def eval_csv(self) -> Path:
         return self.directory / EVAL_CSV
+
+    @property
+    def calibration_csv(self) -> Path | None:
+        """The rows INT8 engines calibrate on, where the bundle carries them (the embedded default's)."""
+        return self.directory / CALIBRATION_CSV if CALIBRATION_CSV in self.manifest["files"] else None
 
     def assets(self) -> Assets:
         """The run's assets: the bundle's ONNX and eval set; no SavedModel (its TF reference is saved)."""
@@ -177,8 +187,8 @@ def _read_manifest(path: Path, fail) -> dict:
         if name not in files:
             raise fail(f"{MANIFEST} lists no {name}; a bundle holds {list(BUNDLE_FILES)}")
     for name, recorded in files.items():
-        if name not in BUNDLE_FILES:
-            raise fail(f"{MANIFEST} lists {name!r}, which is not a bundle file ({list(BUNDLE_FILES)})")
+        if name not in BUNDLE_FILES + OPTIONAL_FILES:
+            raise fail(f"{MANIFEST} lists {name!r}, which is not a bundle file ({list(BUNDLE_FILES + OPTIONAL_FILES)})")
         if not (isinstance(recorded, dict) and type(recorded.get("bytes")) is int
                 and isinstance(recorded.get("sha256"), str)):
             raise fail(f"{MANIFEST}: files[{name!r}] is not {{\"bytes\": int, \"sha256\": str}}: {recorded!r}")
@@ -262,12 +272,19 @@ def _write_files(staging: Path, assets: Assets) -> tuple[dict, dict]:
                              "max_abs_error": {record.stage: record.max_abs_error for record in result.stages}}
     references = _references(assets, reference_rows, staging / ONNX)
     save_reference(staging / REFERENCE, references, eval_sha256=tensors.sha256)
+    calibration = None
+    if assets.synthetic is not None and assets.origins["eval_csv"] == "synthetic":
+        from widedeep_bench.calibration import CALIBRATION_ROWS
+
+        shutil.copyfile(assets.synthetic.training_rows(CALIBRATION_ROWS), staging / CALIBRATION_CSV)
+        calibration = {"rows": CALIBRATION_ROWS, "source": f"the first {CALIBRATION_ROWS} synthetic training rows of "
+                                                          f"the embedded default (world {assets.synthetic.world_seed})"}
     made_from = {"provenance": assets.provenance,
                  "saved_model": {"path": str(assets.saved_model), "origin": assets.origins["saved_model"],
                                  "tree_sha256": tree_sha256(assets.saved_model)},
                  "eval_csv": {"path": str(assets.eval_csv), "origin": assets.origins["eval_csv"],
                               "sha256": tensors.sha256, "rows": tensors.rows, "labelled": tensors.labelled},
-                 "reference_rows": reference_rows.rows}
+                 "reference_rows": reference_rows.rows, "calibration": calibration}
     return made_from, conversions
 
 

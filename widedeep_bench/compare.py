@@ -47,14 +47,16 @@ TOLERANCES = {
     "bf16": Tolerance(atol=2e-2, rtol=0.0, why="8-bit significand; measured 2.1e-3 (bfloat16 weights and "
                                                  "activations, 65,536 rows)"),
     # INT8 rounds each Gemm input to one of 256 levels of its calibrated range (per-tensor uint8) and each
-    # weight column to 255 levels (per-channel int8): errors of up to half a step (range/510) per element
-    # add up over 845 inputs. Measured max |dp| 0.030 (ONNX Runtime QDQ, MinMax) and 0.027 (OpenVINO with
-    # NNCF) over the embedded default's 512,000 eval rows, with AUC within 0.005% of FP32. 0.1 leaves about
-    # 3x headroom (TensorRT's entropy calibration clips outliers harder) and still fails a misordered
-    # kernel (0.2) or buckets off by one (0.9); what INT8 must keep is judged by MLPerf's AUC tier
-    # (``gates.auc_tier_gate``), not by parity.
-    "int8": Tolerance(atol=0.1, rtol=0.0, why="256 calibrated levels per Gemm input; measured 0.030 (ORT) and "
-                                               "0.027 (OpenVINO) over 512,000 rows"),
+    # weight column to 255 levels (per-channel int8): errors of up to half a step per element add up over 845
+    # inputs, and a rare row whose activations fall outside the calibrated range is clipped. Measured on the
+    # embedded default's 507,904 scored rows, calibrated on 16,384 training rows (2026-11-30): ONNX Runtime QDQ
+    # (MinMax) worst row 0.023, p99.99 0.019; OpenVINO with NNCF worst row 0.151, p99.99 0.028 (its first
+    # 16,384 rows, what the parity tests read: 0.033). 0.2 passes those worst rows and still fails buckets off
+    # by one (0.9) or a swapped output column (up to 1); it cannot tell one wrong bucket (0.06) from a clipped
+    # rare row, which is why INT8 is judged first by MLPerf's AUC tier (``gates.accuracy_gates``) and the
+    # backend's own FP32 and FP16 engines keep their tight parity.
+    "int8": Tolerance(atol=0.2, rtol=0.0, why="256 calibrated levels per Gemm input, rare rows clipped; worst of "
+                                               "507,904 rows 0.023 (ORT) and 0.151 (OpenVINO)"),
 }
 
 

@@ -58,7 +58,7 @@ def precision_evidence_name(case: str) -> str:
 
 
 def precision_differs_name(case: str) -> str:
-    return f"precision {case}: outputs differ from its FP32 engine's"
+    return f"precision {case}: outputs differ from its FP32 engine's beyond FP32 tolerance"
 
 
 def precision_gate_names(case: str, precision: str, reduced: tuple[str, ...]) -> list[str]:
@@ -156,6 +156,12 @@ class GateResult:
         return asdict(self)
 
 
+def tier_auc(tier: float, reference_auc: float) -> float:
+    """MLPerf's accuracy rule for recommendation: the least AUC that keeps ``tier`` (99 or 99.9) percent of the
+    FP32 reference's AUC on the same rows."""
+    return tier / 100 * reference_auc
+
+
 def evaluate(name: str, measured: float, op: str, threshold: float, *, unit: str = "", method: str = "") -> GateResult:
     """One gate: ``measured op threshold``. A NaN measurement fails (every comparison with NaN is false)."""
     if op not in _OPS:
@@ -178,20 +184,23 @@ def accuracy_gates(case: str, metrics, profile, *, tf_metrics=None, method: str)
         gates.append(evaluate(accuracy_drop_name(case), metrics.top1, ">=", tf_metrics.top1 - profile.top1_max_drop,
                               method=f"{method}; TF original on the same rows: {tf_metrics.top1:.5f}"))
         tier = profile.auc_tier
-        gates.append(evaluate(accuracy_tier_name(case, tier), metrics.auc, ">=", tier / 100 * tf_metrics.auc,
+        gates.append(evaluate(accuracy_tier_name(case, tier), metrics.auc, ">=", tier_auc(tier, tf_metrics.auc),
                               method=f"{method}; TF original's AUC on the same rows: {tf_metrics.auc:.6f}, "
                                      f"x {tier:g}% (MLPerf's recommendation rule)"))
     return gates
 
 
-def precision_gates(case: str, evidence, *, differing: int, elements: int, method: str) -> list[GateResult]:
-    """An engine labelled with a reduced precision proves it: ``evidence`` (``precision.PrecisionEvidence``,
-    the runtime's own account) shows that precision, and its outputs on real rows differ from its own FP32
-    engine's in at least one of ``elements`` elements (``differing``), since one that rounds nothing ran FP32."""
-    return [evaluate(precision_evidence_name(case), 1.0 if evidence.shown else 0.0, ">=", 1.0, unit="shown",
-                     method=str(evidence)),
-            evaluate(precision_differs_name(case), differing, ">=", 1, unit=f"of {elements} elements differ",
-                     method=f"{method}; equal bit for bit means it ran FP32" if differing == 0 else method)]
+def precision_gates(case: str, proof, *, fp32_atol: float, method: str) -> list[GateResult]:
+    """An engine labelled with a reduced precision proves it (``proof``: ``precision.PrecisionProof``): the
+    runtime's own account shows that precision, and its outputs on real rows move away from its own FP32
+    engine's by more than ``fp32_atol`` (FP32's parity tolerance): one that rounds nothing, or only reorders
+    float32 sums (a second FP32 build), ran FP32."""
+    same = "; equal bit for bit: it ran FP32" if proof.differing == 0 else \
+        f"; {proof.differing} of {proof.elements} elements differ"
+    return [evaluate(precision_evidence_name(case), 1.0 if proof.evidence.shown else 0.0, ">=", 1.0, unit="shown",
+                     method=str(proof.evidence)),
+            evaluate(precision_differs_name(case), proof.max_abs_vs_fp32, ">=", fp32_atol, unit="max |p - p_fp32|",
+                     method=method + same)]
 
 
 def parity_gate(case: str, batch: int, reference: str, comparison, tolerance, *, method: str) -> GateResult:
@@ -246,7 +255,7 @@ def scenario_performance_gates(case: str, gate, *, valid: bool, validity: str, s
 def scenario_accuracy_gate(case: str, tier: float, *, auc: float | None, tf_auc: float, method: str) -> GateResult:
     """A LoadGen accuracy run's AUC >= ``tier``/100 x the TF original's AUC on the same rows (MLPerf's 99 and
     99.9 tiers). A missing AUC (None) fails."""
-    return evaluate(scenario_accuracy_name(case, tier), _reported(auc), ">=", tier / 100 * tf_auc,
+    return evaluate(scenario_accuracy_name(case, tier), _reported(auc), ">=", tier_auc(tier, tf_auc),
                     method=f"{method}; TF original on the same rows: {tf_auc:.5f}")
 
 

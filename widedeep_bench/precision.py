@@ -7,8 +7,9 @@ happening again, both judged as gates (``widedeep_bench.gates.precision_gates``)
   engine, never from the options that asked for it. ``PrecisionEvidence`` holds what was counted (ops,
   initializer types, layer precisions) and whether that shows the claimed precision; each runner gives
   its own (``Runner.precision_evidence``); ``onnx_evidence`` reads an ONNX model, for ONNX Runtime.
-- **different outputs**: an engine labelled BF16, FP16 or INT8 whose probabilities equal its own FP32
-  engine's bit for bit on real rows ran FP32 (``same_as_fp32``).
+- **different outputs**: an engine labelled BF16, FP16 or INT8 must move its probabilities on real rows
+  away from its own FP32 engine's by more than FP32's own tolerance (``prove_precision``): one whose
+  outputs equal FP32's bit for bit, or differ only by FP32 summation order, ran FP32.
 """
 
 from __future__ import annotations
@@ -19,18 +20,19 @@ from pathlib import Path
 
 import numpy as np
 
+from widedeep_bench.errors import WidedeepError
+
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 REDUCED_PRECISIONS = ("fp16", "bf16", "int8")  # what an engine must prove it runs
 CALIBRATED_PRECISIONS = ("int8",)  # built from calibration rows (``widedeep_bench.calibration``)
 
-# ONNX ops that compute in, or convert to and from, 8-bit integers. An INT8 ONNX Runtime model holds
-# QuantizeLinear/DequantizeLinear pairs (QDQ) around the Gemms, or, once optimized, the fused integer ops.
-ONNX_INTEGER_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearMatMul",
-                              "QGemm", "MatMulInteger", "MatMulIntegerToFloat", "DynamicQuantizeMatMul",
-                              "QLinearAdd", "QLinearConcat", "QLinearMul"})
-ONNX_MATMULS = frozenset({"Gemm", "MatMul", "FusedGemm", "FusedMatMul", "QGemm", "QLinearMatMul",
-                          "MatMulInteger", "MatMulIntegerToFloat", "DynamicQuantizeMatMul"})
-
+# The ONNX ops that multiply matrices, and which input holds the weight (B). QGemm and QLinearMatMul take
+# (A, A scale, A zero point, B, ...); the others take (A, B, ...).
+ONNX_GEMM_WEIGHT_INPUT = {"Gemm": 1, "MatMul": 1, "FusedGemm": 1, "FusedMatMul": 1, "MatMulInteger": 1,
+                          "MatMulIntegerToFloat": 1, "DynamicQuantizeMatMul": 1, "QGemm": 3, "QLinearMatMul": 3}
+# What a weight passes through between its initializer and the Gemm (QDQ's DequantizeLinear, the FP16
+# converter's Cast, layout changes); the initializer behind them is what is judged.
+ONNX_WEIGHT_PASSTHROUGH = frozenset({"DequantizeLinear", "Cast", "Transpose", "Identity", "Reshape"})
 
 @dataclass(frozen=True)
 class PrecisionEvidence:
@@ -60,41 +62,100 @@ class PrecisionEvidence:
             (f"; {counts})" if counts else ")")
 
 
+def onnx_gemm_weights(model) -> list[tuple[str, np.ndarray | None]]:
+    """``[(gemm node description, its weight initializer as stored, or None), ...]`` for every matrix
+    multiplication of an ONNX model, its weight traced back through ``ONNX_WEIGHT_PASSTHROUGH`` ops."""
+    from onnx import numpy_helper
+
+    graph = model.graph
+    initializers = {init.name: init for init in graph.initializer}
+    made_by = {output: node for node in graph.node for output in node.output if output}
+    weights = []
+    for node in graph.node:
+        position = ONNX_GEMM_WEIGHT_INPUT.get(node.op_type)
+        if position is None or len(node.input) <= position:
+            continue
+        name = node.input[position]
+        while name not in initializers and name in made_by and made_by[name].op_type in ONNX_WEIGHT_PASSTHROUGH:
+            name = made_by[name].input[0]
+        init = initializers.get(name)
+        weights.append((f"{node.op_type} {node.name or name}", None if init is None else numpy_helper.to_array(init)))
+    return weights
+
+
 def onnx_evidence(path: Path, claimed: str) -> PrecisionEvidence:
-    """Evidence read from an ONNX model file (ONNX Runtime's optimized artifact): its op types and the
-    element types of its initializers. FP16: the Gemm weights are float16; INT8: integer or QDQ ops feed
-    the Gemms and 8-bit weights are stored; FP32: no float16 or 8-bit weights at all. BF16 has no ONNX
+    """Evidence read from an ONNX model file (ONNX Runtime's optimized artifact): the weight of every
+    matrix multiplication, traced to its initializer. INT8: every Gemm's weight is stored in 8 bits (int8 /
+    uint8, behind a DequantizeLinear or inside an integer Gemm). FP16: every Gemm's weight holds float16
+    values, stored as float16, or as float32 that float16 represents exactly (on x86 ONNX Runtime's CPU
+    optimizer folds the converter's Cast back into float32 weights and computes the Gemm in float32 from
+    them). FP32: every weight is float32 and at least one is not float16-representable. BF16 has no ONNX
     Runtime CPU path, so it is never shown here."""
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
-    ops = Counter(node.op_type for node in model.graph.node)
-    elements = Counter(onnx.helper.tensor_dtype_to_np_dtype(init.data_type).name for init in model.graph.initializer)
-    integer_ops = {op: n for op, n in sorted(ops.items()) if op in ONNX_INTEGER_OPS}
-    matmuls = {op: n for op, n in sorted(ops.items()) if op in ONNX_MATMULS}
-    counts = {**{f"{op} nodes": n for op, n in {**matmuls, **integer_ops}.items()},
-              **{f"{name} initializers": n for name, n in sorted(elements.items())}}
-    eight_bit = elements["int8"] + elements["uint8"]
-    method = f"op types and initializer element types of {Path(path).name}"
+    weights = onnx_gemm_weights(model)
+    kinds = Counter()
+    for _, weight in weights:
+        if weight is None:
+            kinds["computed"] += 1
+        elif weight.dtype in (np.int8, np.uint8):
+            kinds["8-bit"] += 1
+        elif weight.dtype == np.float16:
+            kinds["float16"] += 1
+        elif weight.dtype == np.float32 and np.array_equal(weight.astype(np.float16).astype(np.float32), weight):
+            kinds["float16 values in float32"] += 1
+        else:
+            kinds[str(weight.dtype)] += 1
+    total = len(weights)
+    ops = Counter(description.split(" ", 1)[0] for description, _ in weights)
+    counts = {"Gemm/MatMul nodes": total, **{f"{op} nodes": n for op, n in sorted(ops.items())},
+              **{f"{kind} weights": n for kind, n in sorted(kinds.items())}}
+    method = f"every Gemm/MatMul weight of {Path(path).name}, traced to its initializer"
+    described = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "none"
+    if total == 0:
+        return PrecisionEvidence(claimed, False, method, "no Gemm or MatMul in the model", counts)
     if claimed == "int8":
-        shown = bool(integer_ops) and eight_bit > 0
-        detail = (f"{sum(integer_ops.values())} integer/QDQ ops and {eight_bit} 8-bit initializers"
-                  if shown else "no integer or QuantizeLinear/DequantizeLinear ops with 8-bit weights: the Gemms "
-                                "run in floating point")
+        shown = kinds["8-bit"] == total
     elif claimed == "fp16":
-        shown = elements["float16"] > 0
-        detail = (f"{elements['float16']} float16 initializers (weights rounded to FP16)" if shown
-                  else "no float16 initializers: the weights are not FP16")
+        shown = kinds["float16"] + kinds["float16 values in float32"] == total
     elif claimed == "fp32":
-        shown = elements["float16"] == 0 and eight_bit == 0 and not integer_ops
-        detail = "float32 weights only" if shown else "holds reduced-precision weights or integer ops"
+        shown = kinds["float32"] > 0 and kinds["float32"] + kinds["float16 values in float32"] == total
     else:
-        shown, detail = False, f"an ONNX model cannot show {claimed} (ONNX Runtime has no {claimed} CPU path)"
-    return PrecisionEvidence(claimed=claimed, shown=shown, method=method, detail=detail, counts=counts)
+        return PrecisionEvidence(claimed, False, method,
+                                 f"an ONNX model cannot show {claimed} (ONNX Runtime has no {claimed} CPU path)", counts)
+    return PrecisionEvidence(claimed, shown, method, f"{total} Gemm/MatMul weights: {described}", counts)
 
 
-def same_as_fp32(probabilities: np.ndarray, fp32_probabilities: np.ndarray) -> bool:
-    """Whether an engine's outputs equal its FP32 engine's bit for bit (same rows, same order): a reduced
-    precision that rounds nothing ran FP32."""
-    a, b = np.ascontiguousarray(probabilities), np.ascontiguousarray(fp32_probabilities)
-    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+def differing_elements(probabilities: np.ndarray, fp32_probabilities: np.ndarray) -> int:
+    """How many elements of an engine's outputs differ in any bit from its FP32 engine's on the same rows
+    (float32 ``[N, 2]`` both: ``Runner.infer`` returns nothing else)."""
+    a, b = np.asarray(probabilities), np.asarray(fp32_probabilities)
+    if a.dtype != np.float32 or b.dtype != np.float32 or a.shape != b.shape:
+        raise WidedeepError(f"cannot compare outputs bit for bit: {a.dtype} {list(a.shape)} against "
+                            f"{b.dtype} {list(b.shape)}; expected two float32 arrays of one shape")
+    return int(np.count_nonzero(a.view(np.uint32) != b.view(np.uint32)))
+
+
+@dataclass(frozen=True)
+class PrecisionProof:
+    """What a reduced-precision engine showed: its evidence, and its outputs beside its FP32 engine's."""
+
+    evidence: PrecisionEvidence
+    differing: int  # elements that differ in any bit
+    elements: int
+    max_abs_vs_fp32: float
+
+    def as_dict(self) -> dict:
+        return {"evidence": self.evidence.as_dict(), "differing_elements": self.differing,
+                "elements": self.elements, "max_abs_vs_fp32": self.max_abs_vs_fp32}
+
+
+def prove_precision(runner, fp32_runner, categorical: np.ndarray, numeric: np.ndarray) -> PrecisionProof:
+    """Ask an active ``runner`` what it runs, and run the same real rows through it and its backend's FP32
+    engine (``fp32_runner``, active)."""
+    evidence = runner.precision_evidence()
+    reduced = runner.infer(categorical, numeric)
+    fp32 = fp32_runner.infer(categorical, numeric)
+    return PrecisionProof(evidence=evidence, differing=differing_elements(reduced, fp32), elements=int(reduced.size),
+                          max_abs_vs_fp32=float(np.abs(reduced.astype(np.float64) - fp32).max()))

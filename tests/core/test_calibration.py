@@ -16,7 +16,7 @@ from widedeep_bench.synthetic.default import EVAL_ROW_SEED, TRAINING_ROW_SEED
 
 @pytest.fixture(scope="module")
 def eval_file(tmp_path_factory):
-    return write_criteo_csv(tmp_path_factory.mktemp("eval") / "eval.csv", 6144, row_seed=EVAL_ROW_SEED)
+    return write_criteo_csv(tmp_path_factory.mktemp("eval") / "eval.csv", 18432, row_seed=EVAL_ROW_SEED)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,10 @@ def user_assets():
 
 
 def test_the_embedded_default_calibrates_on_its_training_rows_which_no_scored_row_equals(eval_rows):
-    assets = SimpleNamespace(synthetic=SimpleNamespace(world_seed=0), origins={"eval_csv": "synthetic"})
+    from widedeep_bench.synthetic.default import SyntheticDefault
+
+    default = SyntheticDefault(saved_model=None, eval_csv=None, directory=None, metrics={}, world_seed=0)
+    assets = SimpleNamespace(synthetic=default, origins={"eval_csv": "synthetic"})
     rows = calibration_set(assets, eval_rows)
     assert rows.rows == CALIBRATION_ROWS and rows.held_out is None
     assert "training rows" in rows.source and f"row seed {TRAINING_ROW_SEED}" in rows.source
@@ -48,9 +51,9 @@ def test_a_users_eval_set_holds_out_its_last_rows_and_scores_only_those_before(e
 
 
 def test_an_eval_set_too_short_to_hold_rows_out_asks_for_a_calibration_file(eval_rows):
-    with pytest.raises(WidedeepError, match=r"holding out the last 4096 .* fewer than one batch of 1024 .*"
+    with pytest.raises(WidedeepError, match=r"holding out the last 16384 .* fewer than one batch of 1024 .*"
                                             r"--wd-calibration-csv"):
-        held_out_rows(eval_rows.head(5000))
+        held_out_rows(eval_rows.head(17000))
 
 
 def test_calibration_rows_that_are_scored_rows_are_refused_naming_how_many_and_which(eval_file, eval_rows, tmp_path):

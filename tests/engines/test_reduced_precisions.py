@@ -97,6 +97,15 @@ def test_openvino_int8_engines_calibrated_on_other_rows_are_other_builds(
     assert records[0].artifact != records[1].artifact and records[2].artifact == records[0].artifact
 
 
+def test_an_openvino_int8_key_names_the_nncf_that_quantized_it(int8_runnable, converted_onnx, calibration):
+    """NNCF decides what an INT8 model holds: another NNCF release must build another engine."""
+    import nncf
+
+    key = make_runner("openvino", converted_onnx, EngineOptions(precision="int8", calibration=calibration)).engine_key()
+    fp32 = make_runner("openvino", converted_onnx, EngineOptions()).engine_key()
+    assert key.runner_version == f"{fp32.runner_version}+nncf-{nncf.__version__}"
+
+
 def test_openvino_int8_without_calibration_rows_is_refused_naming_them(int8_runnable, private_cache,
                                                                        converted_onnx):
     with pytest.raises(WidedeepError, match="int8 needs calibration rows"):
@@ -179,8 +188,8 @@ def test_torch_runs_no_int8(torch):
 def test_a_cpu_without_amx_or_avx512_bf16_refuses_bf16_listing_its_flags(torch):
     from widedeep_bench.engines.torch import cpu_bf16_unsupported
 
-    assert cpu_bf16_unsupported(frozenset({"sse4_2", "avx", "avx2", "fma", "f16c", "avx512f"})) == (
-        "the CPU has no AMX-BF16 or AVX512-BF16 (flags: avx avx2 avx512f f16c fma): BF16 would be emulated")
+    assert cpu_bf16_unsupported(["sse4_2", "avx", "avx2", "fma", "f16c", "avx512f"]) == (
+        "the CPU has no AMX-BF16 or AVX512-BF16 (flags: avx avx2 avx512f f16c fma sse4_2): BF16 would be emulated")
     assert cpu_bf16_unsupported(frozenset({"avx2", "avx512_bf16"})) is None
     assert cpu_bf16_unsupported(frozenset({"avx2", "amx_bf16"})) is None
     assert "none read from /proc/cpuinfo" in cpu_bf16_unsupported(frozenset())
@@ -267,10 +276,11 @@ FP32_ENGINE = {"Layers": [
 def test_tensorrt_evidence_counts_layers_by_the_precision_of_the_tensors_they_read():
     from widedeep_bench.engines.tensorrt import inspector_evidence, layer_precisions
 
-    assert layer_precisions(json.dumps(INT8_ENGINE)) == {"fp32": 1, "int32": 1, "int8": 2, "fp16": 1}
+    # The Gemms only: the gather reads FP32 and int32 tensors, which says nothing of the precision claimed.
+    assert layer_precisions(json.dumps(INT8_ENGINE)) == {"int8": 2, "fp16": 1}
     evidence = inspector_evidence(json.dumps(INT8_ENGINE), "int8")
     assert evidence.shown and evidence.detail == "2 layers read int8 tensors"
-    assert evidence.counts == {"fp16 layers": 1, "fp32 layers": 1, "int32 layers": 1, "int8 layers": 2}
+    assert evidence.counts == {"fp16 layers": 1, "int8 layers": 2}
     assert inspector_evidence(INT8_ENGINE, "fp16").shown
     assert not inspector_evidence(INT8_ENGINE, "fp32").shown
     assert not inspector_evidence(INT8_ENGINE, "bf16").shown
@@ -282,6 +292,10 @@ def test_tensorrt_fp32_engine_evidence_would_not_show_a_reduced_precision():
     assert inspector_evidence(FP32_ENGINE, "fp32").shown
     for claimed in ("fp16", "bf16", "int8"):
         assert not inspector_evidence(FP32_ENGINE, claimed).shown
+    # An FP32 Gemm beside a gather that reads FP16 tensors: the Gemm's precision is the claim, not the gather's.
+    half_gather = {"Layers": [_layer("gather", "Gather", ["Row major linear FP16 format"], ["Row major linear FP16 format"]),
+                              _layer("dense_0 + relu", "CaskGemmConvolution", ["Float"], ["Float"])]}
+    assert not inspector_evidence(half_gather, "fp16").shown and inspector_evidence(half_gather, "fp32").shown
 
 
 def test_tensorrt_evidence_from_an_engine_without_detailed_layers_shows_nothing():
@@ -361,13 +375,13 @@ def test_tensorrt_calibration_feeds_are_whole_batches_in_the_networks_input_dtyp
     assert len(feeds) == 1  # 512 rows; the last 88 would need a calibration profile of their own
     assert feeds[0][roles.categorical].dtype == np.int32 and feeds[0][roles.categorical].shape == (26 * 512, 2)
     np.testing.assert_array_equal(feeds[0][roles.numeric], engine_rows.head(512).numeric)
-    few = EngineOptions(precision="int8", calibration=CalibrationSet(engine_rows.head(100), "100 rows"))
-    assert [feed[roles.numeric].shape for feed in calibration_feeds(network, FakeTrt, roles, few)] == [(100, 13)]
+    few = EngineOptions(precision="int8", calibration=CalibrationSet(engine_rows.head(300), "300 rows"))
+    assert [feed[roles.numeric].shape for feed in calibration_feeds(network, FakeTrt, roles, few)] == [(300, 13)]
     with pytest.raises(WidedeepError, match="int8 needs calibration rows"):
         calibration_feeds(network, FakeTrt, roles, EngineOptions(precision="int8"))
 
 
-def test_the_tensorrt_calibrator_copies_each_batch_to_the_device_and_keeps_its_cache_beside_the_plan(
+def test_the_tensorrt_calibrator_copies_each_batch_to_the_device_and_keeps_its_cache(
         converted_onnx, engine_rows, tmp_path):
     from widedeep_bench.engines.tensorrt import CALIBRATION_CACHE, calibration_feeds, entropy_calibrator
     from widedeep_bench.onnx_roles import input_roles

@@ -13,7 +13,6 @@ from widedeep_bench.compare import TOLERANCES, compare
 from widedeep_bench.engines import PRECISIONS, RUNNERS, EngineOptions, make_runner
 from widedeep_bench.engines.registry import runner_class
 from widedeep_bench.errors import WidedeepError
-from widedeep_bench.precision import CALIBRATED_PRECISIONS
 
 pytestmark = pytest.mark.parity
 
@@ -48,7 +47,7 @@ def calibration_rows(tmp_path_factory):
 
 def _options(precision: str, calibration_rows) -> EngineOptions:
     return EngineOptions(precision=precision,
-                         calibration=calibration_rows if precision in CALIBRATED_PRECISIONS else None)
+                         calibration=calibration_rows)
 
 
 @pytest.fixture(scope="module", params=ENGINES)

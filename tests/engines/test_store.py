@@ -204,8 +204,10 @@ def runner_sources(tmp_path, monkeypatch) -> dict[str, Path]:
     return copies
 
 
-def test_the_build_sources_are_the_runner_module_base_and_store():
-    assert [path.name for path in OnnxruntimeRunner.build_sources()] == ["onnxruntime.py", "base.py", "store.py"]
+def test_the_build_sources_are_the_runner_module_base_store_and_calibration():
+    """calibration.py batches the rows an INT8 build calibrates on: editing it must rebuild INT8 engines."""
+    assert [path.name for path in OnnxruntimeRunner.build_sources()] == ["onnxruntime.py", "base.py", "store.py",
+                                                                         "calibration.py"]
 
 
 def test_the_same_build_source_gives_the_same_key(converted_onnx, runner_sources):

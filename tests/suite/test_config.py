@@ -193,3 +193,18 @@ def test_a_bad_environment_variable_is_named_instead_of_the_option(monkeypatch, 
 def test_a_good_option_hides_a_bad_environment_variable(monkeypatch):
     """The command line beats the environment, so a stale variable does not stop a run that overrides it."""
     assert configure(monkeypatch, {"WIDEDEEP_PERF_WARMUP": "abc"}, perf_warmup="0").perf_warmup == 0
+
+
+def test_a_calibration_csv_for_a_run_that_calibrates_nothing_is_refused(tmp_path):
+    rows = tmp_path / "calibration.csv"
+    rows.write_text("0,1,2\n")
+    with pytest.raises(WidedeepError, match=r"--wd-calibration-csv='.*calibration\.csv': expected a run with an INT8 "
+                                            r"engine or scenario to calibrate; this one runs precisions \['fp32'\]"):
+        configure(calibration_csv=str(rows), precision="fp32")
+    assert configure(calibration_csv=str(rows)).calibration_csv == str(rows)  # cpu-default runs INT8
+
+
+def test_a_calibration_csv_that_does_not_exist_is_refused_before_anything_runs(tmp_path):
+    with pytest.raises(WidedeepError, match=r"--wd-calibration-csv='.*absent\.csv': expected a Criteo-format CSV "
+                                            r"file of calibration rows; there is no such file"):
+        configure(calibration_csv=str(tmp_path / "absent.csv"))

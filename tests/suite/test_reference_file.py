@@ -29,11 +29,21 @@ def test_a_reference_from_another_eval_file_is_refused_with_both_digests(tmp_pat
         load_reference(path, eval_sha256="cd" * 32, rows=64)
 
 
-def test_a_reference_with_another_row_count_is_refused(tmp_path):
+def test_a_reference_with_fewer_rows_than_the_run_scores_is_refused(tmp_path):
     path = tmp_path / "reference.npz"
     save_reference(path, {"tensorflow": probabilities(64, 1)}, eval_sha256="ab" * 32)
-    with pytest.raises(WidedeepError, match=r"'tensorflow' has shape \[64, 2\], expected \[1024, 2\]"):
+    with pytest.raises(WidedeepError, match=r"'tensorflow' has shape \[64, 2\], expected \[N, 2\] with N >= 1024"):
         load_reference(path, eval_sha256="ab" * 32, rows=1024)
+
+
+def test_a_reference_saved_on_more_rows_of_the_same_eval_set_serves_its_first_rows(tmp_path):
+    """A bundle's references cover every whole batch; a run that holds the last rows out for INT8 calibration
+    scores the rows before them, the same rows in the same order."""
+    path = tmp_path / "reference.npz"
+    saved = probabilities(4096, 3)
+    save_reference(path, {"tensorflow": saved}, eval_sha256="ab" * 32)
+    loaded = load_reference(path, eval_sha256="ab" * 32, rows=1024)["tensorflow"]
+    np.testing.assert_array_equal(loaded, saved[:1024])
 
 
 def test_a_file_that_is_not_a_reference_is_refused(tmp_path):

@@ -68,7 +68,7 @@ from widedeep_bench.compare import TOLERANCES, compare
 from widedeep_bench.environment import provenance, timing_machine
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.measure import PairedRatio, TimingPlan, measure, measure_interleaved, paired_ratio
-from widedeep_bench.precision import CALIBRATED_PRECISIONS, PRECISIONS
+from widedeep_bench.precision import CALIBRATED_PRECISIONS, PRECISIONS, REDUCED_PRECISIONS, prove_precision
 from widedeep_bench.progress import say
 
 BENCHMARK = "engine_throughput"
@@ -219,13 +219,15 @@ def summarise(timings: dict, runners: dict, ceiling: SgemmCeiling, parity: dict)
     return results
 
 
-def fastest_reduced(results: dict) -> str | None:
-    """The label of the fastest BF16 or INT8 engine among ``results`` (one batch's), or None if none ran."""
-    reduced = {label: r["samples_per_s"] for label, r in results.items() if r.get("precision") in REDUCED_FOR_SPEED}
+def fastest_reduced(results: dict, proven: set[str]) -> str | None:
+    """The label of the fastest BF16 or INT8 engine among ``results`` (one batch's) that proved its precision
+    (``proven``: labels whose evidence showed it and whose outputs moved away from FP32), or None."""
+    reduced = {label: r["samples_per_s"] for label, r in results.items()
+               if r.get("precision") in REDUCED_FOR_SPEED and label in proven}
     return max(reduced, key=reduced.get) if reduced else None
 
 
-def ratios_of(results: dict, paired: dict | None) -> dict:
+def ratios_of(results: dict, paired: dict | None, proven: set[str]) -> dict:
     """The metrics the profile's targets name (``METRICS``) from one batch's ``results``, plus the block ratio
     ORT / TF beside the paired one; a metric whose runners did not run is left out (its target then reads as not
     measured)."""
@@ -239,7 +241,7 @@ def ratios_of(results: dict, paired: dict | None) -> dict:
         ratios["ort_fp32_over_sgemm_ceiling"] = ort["samples_per_s"] / results[SgemmCeiling.name]["samples_per_s"]
         if NULL in results:
             ratios["null_time_over_ort_fp32_time"] = results[NULL]["median_ms"] / ort["median_ms"]
-        fastest = fastest_reduced(results)
+        fastest = fastest_reduced(results, proven)
         if fastest is not None:
             ratios["fastest_reduced_over_ort_fp32"] = results[fastest]["samples_per_s"] / ort["samples_per_s"]
     return ratios
@@ -256,16 +258,27 @@ def verdict(target, measured: float | None, cpu_flags) -> dict:
     return judged(target, measured)
 
 
-def cases_of(runners: dict, skipped: dict, calibration) -> dict:
-    """Every case of ``RUNNERS`` in order: its runner and precision, and either the runtime's own account of
-    the precision the engine runs (``precision_evidence``) or why it did not run; INT8 cases name their
-    calibration rows."""
+def cases_of(runners: dict, skipped: dict, calibration, batch: tuple) -> dict:
+    """Every case of ``RUNNERS`` in order: its runner and precision, and either why it did not run or what the
+    engine shows of its precision: for FP32 the runtime's own account, for a reduced precision the proof
+    (``precision.prove_precision`` on ``batch``, beside the same runner's FP32 engine) and whether it holds
+    (``proven``: only a proven engine can be the fastest BF16/INT8 one); INT8 cases name their calibration
+    rows."""
     cases = {}
     for name, precision in RUNNERS:
         label = f"{name}-{precision}"
         case = {"runner": name, "precision": precision, "measured": label in runners,
                 "unavailable": skipped.get(label)}
-        if label in runners:
+        if label in runners and precision in REDUCED_PRECISIONS:
+            fp32 = runners.get(f"{name}-fp32")
+            if fp32 is None:
+                case.update(precision_evidence=str(runners[label].precision_evidence()), proven=False,
+                            not_proven=f"no {name}-fp32 engine ran to compare its outputs with")
+            else:
+                proof = prove_precision(runners[label], fp32, *batch)
+                case.update(precision_evidence=str(proof.evidence), precision_proof=proof.as_dict(),
+                            proven=proof.evidence.shown and proof.max_abs_vs_fp32 >= TOLERANCES["fp32"].atol)
+        elif label in runners:
             case["precision_evidence"] = str(runners[label].precision_evidence())
         if precision in CALIBRATED_PRECISIONS:
             case["calibration"] = {"source": calibration.source, "rows": calibration.rows,
@@ -363,14 +376,15 @@ def method_of(plan: TimingPlan, sizes, rotated: dict, rows_source: str, paired_p
             "metrics": dict(METRICS), "clock": "time.perf_counter"}
 
 
-def figures_of(timings: dict, ceilings: dict, runners: dict, parity: dict, paired: dict | None, at: int) -> dict:
+def figures_of(timings: dict, ceilings: dict, runners: dict, parity: dict, paired: dict | None, at: int,
+               proven: set[str]) -> dict:
     """The report's figures: ``results`` and ``ratios_by_batch`` per batch (keys are batch sizes as strings, as
     JSON has them), ``samples_per_s`` per case per batch, the ``ratios`` at batch ``at`` and the fastest BF16 or
-    INT8 engine there."""
+    INT8 engine there among those that proved their precision (``proven``)."""
     results = {str(batch): summarise(timings[batch], runners, ceilings[batch], parity) for batch in timings}
-    ratios_by_batch = {size: ratios_of(figures, paired if size == str(at) else None)
+    ratios_by_batch = {size: ratios_of(figures, paired if size == str(at) else None, proven)
                        for size, figures in results.items()}
-    fastest = fastest_reduced(results[str(at)])
+    fastest = fastest_reduced(results[str(at)], proven)
     labels = next(iter(results.values()))
     return {"results": results,
             "samples_per_s": {label: {size: figures[label]["samples_per_s"] for size, figures in results.items()}
@@ -397,14 +411,15 @@ def run(args) -> dict:
         raise WidedeepError(f"the TF original cannot run here ({skipped[TF_ORIGINAL]}): every figure is "
                             f"compared with it")
     parity = agreement_with_tf(runners, inputs.real_batches(rows, at, rows_source)[0])
-    cases = cases_of(runners, skipped, calibration)
+    cases = cases_of(runners, skipped, calibration, inputs.real_batches(rows, at, rows_source)[0])
     machine = timing_machine()  # its load averages and CPU flags as the timing starts
     timings, ceilings, rotated = measure_batches(runners, rows, rows_source, sizes, plan)
     paired = (ort_over_tf(runners, inputs.real_batches(rows, at, rows_source), at, paired_plan)
               if ORT_FP32 in runners else None)
     for runner in runners.values():
         runner.deactivate()
-    figures = figures_of(timings, ceilings, runners, parity, paired, at)
+    proven = {label for label, case in cases.items() if case.get("proven")}
+    figures = figures_of(timings, ceilings, runners, parity, paired, at, proven)
     targets = [verdict(target, figures["ratios"].get(target.metric), machine["cpu_flags"]) for target in args.targets]
     report = {"benchmark": BENCHMARK, "method": method_of(plan, sizes, rotated, rows_source, paired_plan),
               "machine": machine, "command": sys.argv, **provenance(),

@@ -57,10 +57,10 @@ def eval_rows(eval_csv: Path | None, rows: int = SYNTHETIC_ROWS):
 
 def calibration_rows(calibration_csv: Path | None, timed_rows, rows: int = CALIBRATION_ROWS):
     """The ``CalibrationSet`` INT8 engines are built from: the user's CSV (``--calibration-csv``), or ``rows``
-    synthetic Criteo rows drawn with ``CALIBRATION_ROW_SEED`` (the timed rows use ``ROW_SEED``). Rows equal to
-    one of ``timed_rows`` (``EvalTensors``) are refused (``check_disjoint``): an engine calibrated on the rows
-    its parity is checked on would be tuned on the answers."""
-    from widedeep_bench.calibration import CalibrationSet, check_disjoint, rows_from_csv
+    synthetic Criteo rows drawn with ``CALIBRATION_ROW_SEED`` (the timed rows use ``ROW_SEED``), their numerics
+    normalised like ``timed_rows`` (``EvalTensors``). Rows equal to a timed row are refused (``check_disjoint``):
+    an engine calibrated on the rows its parity is checked on would be tuned on the answers."""
+    from widedeep_bench.calibration import CalibrationSet, check_disjoint, normalised_like, rows_from_csv
     from widedeep_bench.data.criteo_csv import load_eval_tensors
     from widedeep_bench.synthetic.criteo_rows import cached_criteo_csv
 
@@ -71,6 +71,7 @@ def calibration_rows(calibration_csv: Path | None, timed_rows, rows: int = CALIB
         calibration = CalibrationSet(load_eval_tensors(path),
                                      f"{rows} synthetic Criteo-format rows ({path.name}; row seed "
                                      f"{CALIBRATION_ROW_SEED}, the timed rows' is {ROW_SEED})")
+    calibration = normalised_like(calibration, timed_rows)
     check_disjoint(calibration, timed_rows)
     return calibration
 
@@ -91,13 +92,12 @@ def activated_runners(cases, saved_model: Path, onnx_path: Path, calibration=Non
     is built from ``calibration`` (a ``CalibrationSet``)."""
     from widedeep_bench.engines import EngineOptions, make_runner
     from widedeep_bench.engines.registry import runner_class
-    from widedeep_bench.precision import CALIBRATED_PRECISIONS
 
     runners, skipped = {}, {}
     for name, precision in cases:
         label = f"{name}-{precision}"
         options = EngineOptions(precision=precision,
-                                calibration=calibration if precision in CALIBRATED_PRECISIONS else None)
+                                calibration=calibration)
         reason = runner_class(name).unavailable_reason(options)
         if reason is not None:
             skipped[label] = reason

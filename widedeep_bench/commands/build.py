@@ -39,17 +39,15 @@ def run(args: argparse.Namespace) -> dict:
 
     if not args.onnx.is_file():
         raise WidedeepError(f"--onnx {args.onnx}: no such file")
-    calibrated = args.precision in CALIBRATED_PRECISIONS
-    if calibrated != (args.calibration_csv is not None):
-        raise WidedeepError(f"--precision {args.precision} needs --calibration-csv FILE (the rows its scales are "
-                            f"measured on)" if calibrated else
-                            f"--calibration-csv: only {'/'.join(CALIBRATED_PRECISIONS)} engines calibrate; this build "
-                            f"is --precision {args.precision}")
-    calibration = None
-    if calibrated:
-        from widedeep_bench.calibration import rows_from_csv
+    from widedeep_bench.calibration import refuse_unneeded, rows_from_csv
 
+    calibration = None
+    if args.calibration_csv is not None:
+        refuse_unneeded("--calibration-csv", args.precision)
         calibration = rows_from_csv(args.calibration_csv, option="--calibration-csv")
+    elif args.precision in CALIBRATED_PRECISIONS:
+        raise WidedeepError(f"--precision {args.precision} needs --calibration-csv FILE (the rows its scales are "
+                            f"measured on)")
     options = EngineOptions(precision=args.precision, min_batch=args.min_batch, opt_batch=args.opt_batch,
                             max_batch=args.max_batch, providers=tuple(args.providers), threads=args.threads,
                             calibration=calibration)

@@ -64,7 +64,7 @@ def register(subparsers) -> None:
     parser.add_argument("--onnx", metavar="FILE", help="the converted ONNX to run (beats WIDEDEEP_ONNX)")
     parser.add_argument("--calibration-csv", metavar="FILE",
                         help="INT8: Criteo-format rows to calibrate on, none of them in the eval set (default: the "
-                             "synthetic default's training rows, or the eval set's last 4096 rows held out)")
+                             "synthetic default's training rows, or the eval set's last 16384 rows held out)")
     parser.add_argument("--bundle", type=Path, metavar="DIR",
                         help="run from a bundle (widedeep-bench bundle) instead: no TensorFlow needed")
     parser.set_defaults(run=run)
@@ -73,6 +73,7 @@ def register(subparsers) -> None:
 def check(args):
     """Refuse bad usage (exit 2) before anything is loaded; return the base ``ScenarioSettings``."""
     from widedeep_bench.cache import check_output_path, remove_earlier_output
+    from widedeep_bench.calibration import refuse_unneeded
     from widedeep_bench.engines.registry import RUNNERS, runner_class
     from widedeep_bench.suite.engines import engine_options
     from widedeep_bench.loadgen.scenarios import ScenarioSettings
@@ -99,9 +100,8 @@ def check(args):
         engine_options(args.backend, args.precision, ort_providers=args.ort_providers))
     if reason:
         raise WidedeepError(f"--backend {args.backend} --precision {args.precision} cannot run here: {reason}")
-    if args.calibration_csv is not None and args.precision not in CALIBRATED_PRECISIONS:
-        raise WidedeepError(f"--calibration-csv: only {'/'.join(CALIBRATED_PRECISIONS)} engines calibrate; this run is "
-                            f"--precision {args.precision}")
+    if args.calibration_csv is not None:
+        refuse_unneeded("--calibration-csv", args.precision)
     if args.bundle is not None and any((args.saved_model, args.eval_csv, args.onnx)):
         raise WidedeepError("--bundle brings its own ONNX and eval set: do not give --saved-model, --eval-csv or "
                             "--onnx with it")
@@ -199,9 +199,11 @@ def _invalid(run) -> str:
 def _accuracy(run, instances, inputs) -> dict:
     """AUC, Top-1 and log loss decoded from the accuracy log, the suite's own on the same rows (the
     ``metrics.accuracy`` of ``run_batches`` at batch 1024, as ``pytest -m accuracy``), and the TF original's."""
+    from widedeep_bench.gates import tier_auc
     from widedeep_bench.loadgen.job import accuracy_of_log
     from widedeep_bench.metrics import ACCURACY_BATCH, accuracy
     from widedeep_bench.probabilities import run_batches
+    from widedeep_bench.profiles import MLPERF_TIERS
 
     rows = inputs.labelled_rows()
     logged = accuracy_of_log(Path(run.log_dir), rows)
@@ -216,7 +218,7 @@ def _accuracy(run, instances, inputs) -> dict:
                                             "auc_over_tf_original": None if tf is None else logged.auc / tf.auc,
                                             # MLPerf's accuracy targets: 99% and 99.9% of the FP32 reference's AUC
                                             "meets_tier": None if tf is None else {
-                                                f"{tier:g}": logged.auc >= tier / 100 * tf.auc for tier in (99, 99.9)}}}
+                                                f"{tier:g}": logged.auc >= tier_auc(tier, tf.auc) for tier in MLPERF_TIERS}}}
     # Accuracy mode is judged on its answers: every row answered, the AUC the suite itself computes.
     result["passed"] = difference <= 1e-6
     result["why"] = "" if result["passed"] else (f"the accuracy log's AUC {logged.auc:.9f} differs from the suite's "
@@ -261,7 +263,10 @@ class _Inputs:
         from widedeep_bench.calibration import calibration_set, check_disjoint, scored_rows
         from widedeep_bench.metrics import whole_batches
 
-        rows = calibration_set(self.assets, self.tensors, csv, option="--calibration-csv")
+        option = "--calibration-csv"
+        if csv is None and self.bundle is not None and self.bundle.calibration_csv is not None:
+            csv, option = self.bundle.calibration_csv, f"the bundle's {self.bundle.calibration_csv.name}"
+        rows = calibration_set(self.assets, self.tensors, csv, option=option)
         self.tensors = scored_rows(self.tensors, rows)
         self.rows = whole_batches(self.tensors)
         check_disjoint(rows, self.rows)

@@ -7,14 +7,16 @@ its own FP32 engine's, since an engine that rounds nothing ran FP32. The evidenc
 calibration rows, go into the report.
 """
 
-import numpy as np
 import pytest
 
 from widedeep_bench import gates
-from widedeep_bench.precision import REDUCED_PRECISIONS
+from widedeep_bench.compare import TOLERANCES
+from widedeep_bench.precision import REDUCED_PRECISIONS, prove_precision
 from widedeep_bench.suite.rows import real_rows
 
-pytestmark = pytest.mark.parity
+# Whatever else a run selects, a reduced-precision engine it measures proves what it runs: the proof carries
+# every marker an engine's gates can be selected by.
+pytestmark = [pytest.mark.parity, pytest.mark.accuracy, pytest.mark.perf]
 
 ROWS = 1024
 
@@ -23,18 +25,12 @@ def test_engine_runs_its_precision(engine_case, engine_pool, reference_rows, cal
     if engine_case.precision not in REDUCED_PRECISIONS:
         pytest.skip(f"{engine_case.precision} is the precision every other is compared with: nothing to prove")
     runner = engine_pool.get(engine_case.backend, engine_case.precision)
-    evidence = runner.precision_evidence()
     categorical, numeric, _ = real_rows(reference_rows, ROWS)
-    reduced = runner.infer(categorical, numeric)
-    fp32 = engine_pool.get(engine_case.backend, "fp32").infer(categorical, numeric)
-    differing = int(np.count_nonzero(np.ascontiguousarray(reduced).view(np.uint32)
-                                     != np.ascontiguousarray(fp32).view(np.uint32)))
+    proof = prove_precision(runner, engine_pool.get(engine_case.backend, "fp32"), categorical, numeric)
     wd_results.precision[engine_case.id] = {
-        "evidence": evidence.as_dict(), "differing_elements": differing, "elements": int(reduced.size),
-        "max_abs_vs_fp32": float(np.abs(reduced.astype(np.float64) - fp32).max()),
-        "calibration": calibration.as_dict() if runner.options.calibrated else None}
+        **proof.as_dict(), "calibration": calibration.as_dict() if runner.options.calibrated else None}
     results = wd_results.gates.record(*gates.precision_gates(
-        engine_case.id, evidence, differing=differing, elements=int(reduced.size),
-        method=f"{ROWS} real eval rows through this engine and {engine_case.backend}-fp32, float32 bits compared"))
+        engine_case.id, proof, fp32_atol=TOLERANCES["fp32"].atol,
+        method=f"{ROWS} real eval rows through this engine and {engine_case.backend}-fp32"))
     failed = [f"{g.line()} ({g.method})" for g in results if not g.passed]
     assert not failed, f"{engine_case.id} does not prove it runs {engine_case.precision}:\n" + "\n".join(failed)

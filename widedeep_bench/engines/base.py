@@ -39,7 +39,7 @@ class EngineOptions:
     are ONNX Runtime execution providers in priority order (empty: CPU only); ``threads`` is the
     intra-op thread count (None: the machine's physical cores). ``calibration``: the rows an INT8 build
     calibrates on (``widedeep_bench.calibration``); required for a calibrated precision, its digest part of
-    the engine key.
+    the engine key; dropped for any other precision, so callers may pass a run's rows to every engine.
     """
 
     precision: str = "fp32"
@@ -59,6 +59,12 @@ class EngineOptions:
         if self.threads is not None and self.threads < 1:
             raise WidedeepError(f"threads = {self.threads}: expected at least 1")
         object.__setattr__(self, "providers", tuple(self.providers))
+        if not self.calibrated:
+            object.__setattr__(self, "calibration", None)
+        elif self.calibration is not None and not hasattr(self.calibration, "digest"):
+            # ``calibration.CalibrationUnavailable``: the run has no rows to calibrate on, and says why.
+            raise WidedeepError(f"{self.precision} has no calibration rows: "
+                                f"{getattr(self.calibration, 'why', self.calibration)}")
 
     @property
     def calibrated(self) -> bool:
@@ -151,10 +157,12 @@ class Runner(abc.ABC):
                                 f"(with runner: ...) or call activate() first")
         samples = check_feed(categorical, numeric)
         probabilities = self.infer_impl(self.roles.feeds(categorical, numeric))
-        if not isinstance(probabilities, np.ndarray) or probabilities.shape != (samples, 2):
+        if not isinstance(probabilities, np.ndarray) or probabilities.shape != (samples, 2) \
+                or probabilities.dtype != np.float32:
             shape = getattr(probabilities, "shape", type(probabilities).__name__)
-            raise WidedeepError(f"{self.name} returned {self.roles.output} with shape {shape} for "
-                                f"{samples} samples; expected [{samples}, 2]")
+            dtype = getattr(probabilities, "dtype", "?")
+            raise WidedeepError(f"{self.name} returned {self.roles.output} as {dtype} with shape {shape} for "
+                                f"{samples} samples; expected [{samples}, 2] float32")
         return probabilities
 
     def precision_evidence(self) -> PrecisionEvidence:
@@ -204,10 +212,13 @@ class CompiledRunner(Runner):
     @classmethod
     def build_sources(cls) -> tuple[Path, ...]:
         """The source files whose code decides what the artifact holds: the module of every runner class
-        this one derives from (its build and load steps), ``engines/base.py`` and ``engines/store.py``."""
+        this one derives from (its build and load steps), ``engines/base.py``, ``engines/store.py`` and
+        ``calibration.py`` (how calibration rows are batched for an INT8 build)."""
+        from widedeep_bench import calibration
+
         paths = [Path(inspect.getsourcefile(klass)) for klass in cls.__mro__
                  if isinstance(klass, type) and issubclass(klass, CompiledRunner)]
-        paths.append(Path(inspect.getsourcefile(engine_store)))
+        paths += [Path(inspect.getsourcefile(engine_store)), Path(inspect.getsourcefile(calibration))]
         return tuple(dict.fromkeys(path.resolve() for path in paths))
 
     @classmethod
@@ -215,8 +226,13 @@ class CompiledRunner(Runner):
         """Short SHA-256 over ``build_sources()``: an edited build step gives a new key, so a new build."""
         return source_digest(*cls.build_sources())[:16]
 
+    def build_version(self) -> str:
+        """The versions of what builds this artifact: the runtime's, and a quantizer's where another package
+        quantizes it (part of the key)."""
+        return self.version()
+
     def engine_key(self) -> EngineKey:
-        return EngineKey(onnx_sha256=file_sha256(self.model), runner=self.name, runner_version=self.version(),
+        return EngineKey(onnx_sha256=file_sha256(self.model), runner=self.name, runner_version=self.build_version(),
                          precision=self.options.precision,
                          batch_profile=self.options.batch_profile if self.uses_batch_profile else None,
                          providers=self.providers(), code=self.code_digest(), device=self.device(),

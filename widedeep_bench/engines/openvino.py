@@ -108,6 +108,12 @@ class OpenvinoRunner(CompiledRunner):
             return nncf_unavailable()
         return None
 
+    def build_version(self) -> str:
+        """OpenVINO's version, and NNCF's for INT8 (it decides the quantized model)."""
+        if self.options.precision != "int8":
+            return self.version()
+        return f"{self.version()}+nncf-{importlib.import_module('nncf').__version__}"
+
     def _config(self) -> dict:
         # LATENCY: one stream with every thread, which is what a synchronous batch-at-a-time loop needs.
         return {"INFERENCE_PRECISION_HINT": PRECISION_HINTS[self.options.precision],

@@ -20,8 +20,9 @@ Precisions:
 - INT8: ``BuilderFlag.INT8`` (with FP16 allowed for what stays unquantized) and an entropy calibrator
   (``trt.IInt8EntropyCalibrator2``, ``entropy_calibrator``) fed the run's calibration rows
   (``widedeep_bench.calibration``) in batches of ``CALIBRATION_BATCH`` samples through a calibration
-  profile of that one shape; its cache (``calibration.cache``) is written beside the plan, so it is part
-  of the cached entry.
+  profile of that one shape; its scales are cached (``calibration_cache``) under the engine store's root,
+  keyed by model, calibration rows, TensorRT version, build code and device, and read by the next build of
+  that key (another batch profile, a rebuild) instead of calibrating again.
 
 Evidence is the engine's own layer list: ``create_engine_inspector().get_engine_information(JSON)``, read
 with an execution context at the profile's opt shapes. Each layer runs in the precision of the tensors it
@@ -31,6 +32,7 @@ layers by precision and shows a claim when at least one layer runs in it (FP32: 
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.metadata
 import json
@@ -42,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from widedeep_bench import layout
+from widedeep_bench.cache import atomic_file
 from widedeep_bench.calibration import CALIBRATION_BATCH
 from widedeep_bench.engines.base import CompiledRunner, EngineOptions
 from widedeep_bench.errors import WidedeepError
@@ -50,6 +53,7 @@ from widedeep_bench.precision import REDUCED_PRECISIONS, PrecisionEvidence
 
 Shape = tuple[int, int]
 CALIBRATION_CACHE = "calibration.cache"
+MATRIX_MULTIPLICATION_WORDS = ("gemm", "matrixmultiply", "matmul", "fullyconnected", "convolution")
 # Words of an inspector's "Format/Datatype" -> precision ("Float" is TensorRT 10's FP32, "Half" its FP16).
 FORMAT_WORDS = {"fp32": "fp32", "float": "fp32", "float32": "fp32", "fp16": "fp16", "half": "fp16",
                 "float16": "fp16", "bf16": "bf16", "bfloat16": "bf16", "int8": "int8", "fp8": "fp8",
@@ -117,8 +121,18 @@ def tensor_precision(format_datatype: str) -> str | None:
     return next((FORMAT_WORDS[word] for word in words if word in FORMAT_WORDS), None)
 
 
+def is_matrix_multiplication(layer: dict) -> bool:
+    """Whether an inspector layer multiplies matrices (the Gemms whose precision is the claim; a gather or a
+    softmax reading FP16 tensors proves nothing): its type or name says GEMM, MatrixMultiply, MatMul,
+    FullyConnected or Convolution, as TensorRT's kernels and Myelin's fused layers (named after the ONNX
+    nodes) do."""
+    text = f"{layer.get('LayerType', '')} {layer.get('Name', '')}".lower()
+    return any(word in text for word in MATRIX_MULTIPLICATION_WORDS)
+
+
 def layer_precisions(information: str | dict) -> Counter:
-    """``{"int8": 3, "fp32": 5}``: how many layers of an engine inspector's JSON (``{"Layers": [...]}``) run
+    """``{"int8": 3, "fp32": 1}``: how many matrix-multiplication layers (``is_matrix_multiplication``) of an
+    engine inspector's JSON (``{"Layers": [...]}``) run
     in each precision, a layer counted once for each precision among the tensors it reads (its outputs'
     where it reads none); ``"unformatted"`` counts layers whose formats are not given, ``"undetailed"`` the
     layers of an engine built without ``ProfilingVerbosity.DETAILED``."""
@@ -128,7 +142,7 @@ def layer_precisions(information: str | dict) -> Counter:
         if not isinstance(layer, dict):
             counts["undetailed"] += 1
             continue
-        if layer.get("LayerType") in CONVERSION_LAYERS:
+        if layer.get("LayerType") in CONVERSION_LAYERS or not is_matrix_multiplication(layer):
             continue
         tensors = layer.get("Inputs") or layer.get("Outputs") or []
         precisions = {tensor_precision(str(tensor.get("Format/Datatype", ""))) for tensor in tensors} - {None}
@@ -203,7 +217,9 @@ def entropy_calibrator(trt, cudart, feeds: list[dict[str, np.ndarray]], cache: P
             return cache.read_bytes() if cache.is_file() else None
 
         def write_calibration_cache(self, data) -> None:
-            cache.write_bytes(bytes(data))
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_file(cache) as tmp:  # never half a cache for the next build to read
+                tmp.write_bytes(bytes(data))
 
         def free(self) -> None:
             for buffer in self.buffers.values():
@@ -302,9 +318,17 @@ class TensorrtRunner(CompiledRunner):
             profile.set_shape(name, array.shape, array.shape, array.shape)
         config.set_calibration_profile(profile)
         config.set_flag(trt.BuilderFlag.INT8)
-        config.int8_calibrator = calibrator = entropy_calibrator(trt, cuda_runtime(), feeds,
-                                                                 directory / CALIBRATION_CACHE)
+        config.int8_calibrator = calibrator = entropy_calibrator(trt, cuda_runtime(), feeds, self.calibration_cache())
         return calibrator
+
+    def calibration_cache(self) -> Path:
+        """Where the calibrator keeps its scales: shared by every build of this model, calibration rows,
+        runtime version and device (another batch profile or a rebuild reads them instead of calibrating
+        again), under the engine store's root."""
+        key = self.engine_key()
+        name = "-".join((self.name, key.onnx_sha256[:16], key.calibration[:16], key.runner_version, key.code,
+                         hashlib.sha256(key.device.encode()).hexdigest()[:8]))
+        return self.store.root / "calibration" / f"{name}.{CALIBRATION_CACHE}"
 
     def load_impl(self, roles: Roles, artifact: Path) -> None:
         trt, self.cudart = self.runtime(), cuda_runtime()

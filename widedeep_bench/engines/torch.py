@@ -35,12 +35,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from widedeep_bench import layout
 from widedeep_bench.engines.base import Runner
+from widedeep_bench.environment import cpu_flags
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.layout import check_feed
 from widedeep_bench.measure import Rotation, Timing, TimingPlan, measure, warm_up
@@ -50,7 +50,6 @@ from widedeep_bench.precision import PrecisionEvidence
 
 CPU_NO_FP16 = "torch on CPU runs fp32 (and bf16 where the CPU has AMX-BF16 or AVX512-BF16), not fp16 (no CUDA device)"
 CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of native BF16 dot products
-SIMD_FLAG_PREFIXES = ("avx", "amx", "fma", "f16c")  # the flags a BF16 refusal lists
 DTYPE_NAMES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 WARMUP_BEFORE_CAPTURE = 3  # eager calls before capture: cuBLAS handles, workspaces and kernel choices exist
 PROBE_SAMPLES = 4  # samples in the evidence probe call
@@ -145,21 +144,12 @@ def gemm_evidence(outputs: Counter, claimed: str, forward: TorchWideDeep, method
 
 # --- CPU features ------------------------------------------------------------------------------------------
 
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
-    """The CPU's feature flags (Linux ``/proc/cpuinfo``); empty where they cannot be read."""
-    try:
-        lines = cpuinfo.read_text().splitlines()
-    except OSError:
-        return frozenset()
-    return next((frozenset(line.split(":", 1)[1].split()) for line in lines if line.startswith("flags")),
-                frozenset())
-
-
-def cpu_bf16_unsupported(flags: frozenset[str]) -> str | None:
-    """Why the CPU cannot run BF16 natively (no AMX-BF16 or AVX512-BF16 flag), or None."""
+def cpu_bf16_unsupported(flags) -> str | None:
+    """Why the CPU cannot run BF16 natively (no AMX-BF16 or AVX512-BF16 among ``flags``, its SIMD flags as
+    ``environment.cpu_flags`` reads them), or None."""
     if any(flag in flags for flag in CPU_BF16_FLAGS):
         return None
-    simd = " ".join(sorted(flag for flag in flags if flag.startswith(SIMD_FLAG_PREFIXES)))
+    simd = " ".join(sorted(flags))
     return (f"the CPU has no AMX-BF16 or AVX512-BF16 (flags: {simd or 'none read from /proc/cpuinfo'}): "
             f"BF16 would be emulated")
 

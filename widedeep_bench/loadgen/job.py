@@ -17,7 +17,6 @@ import numpy as np
 
 from widedeep_bench.engines import EngineOptions, make_runner
 from widedeep_bench.engines.base import DEFAULT_BATCH_PROFILE
-from widedeep_bench.precision import CALIBRATED_PRECISIONS
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.loadgen import logs
 from widedeep_bench.loadgen.scenarios import (PEAK_TRIES, ScenarioResult, ScenarioSettings, compliance, find_peak,
@@ -51,7 +50,7 @@ class Instances:
         self.backend, self.precision, self.model, self.store = backend, precision, model, store
         self.options = EngineOptions(precision=precision, threads=self.threads, providers=providers,
                                      max_batch=max(max_batch or 1, DEFAULT_BATCH_PROFILE[2]),
-                                     calibration=calibration if precision in CALIBRATED_PRECISIONS else None)
+                                     calibration=calibration)
         self.runners: list = []
         self._stack = ExitStack()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 from dataclasses import dataclass, replace
 
 from widedeep_bench.engines.registry import RUNNERS
@@ -69,7 +70,7 @@ OPTIONS = {
                                    "table (default: pytest's temporary directory)"),
     "--wd-calibration-csv": OptionSpec("WIDEDEEP_CALIBRATION_CSV", None,
                                        "Criteo-format rows INT8 engines calibrate on, none of them in the eval set "
-                                       "(default: the synthetic default's training rows, or the last 4096 eval rows "
+                                       "(default: the synthetic default's training rows, or the last 16384 eval rows "
                                        "held out of scoring)"),
     "--wd-rows": OptionSpec("WIDEDEEP_ROWS", None, "rows of the synthetic default eval set (when it is used)"),
     "--wd-perf-rounds": OptionSpec("WIDEDEEP_PERF_ROUNDS", "20", "minimum timed rounds per perf case"),
@@ -240,7 +241,7 @@ class SuiteConfig:
             if backends is not None and "onnxruntime" not in backends:
                 raise providers_option.fail(f"a run that tests onnxruntime: providers apply to it only, and "
                                             f"this run tests {list(backends)}")
-        return cls(
+        suite = cls(
             saved_model=value("--wd-saved-model"), eval_csv=value("--wd-eval-csv"), onnx=value("--wd-onnx"),
             backends=backends,
             precisions=precision_option.choices(PRECISIONS, "precisions") if precision_option.value is not None
@@ -258,6 +259,20 @@ class SuiteConfig:
             strict=profile_named or backend_option.value is not None or providers_option.value is not None,
             bundle=bundle_option.value, bundle_option=bundle_option.name or "--wd-bundle",
             loadgen_out=value("--wd-loadgen-out"), calibration_csv=value("--wd-calibration-csv"))
+        _check_calibration_csv(given(config, "--wd-calibration-csv"), suite)
+        return suite
+
+
+def _check_calibration_csv(option: Given, suite: SuiteConfig) -> None:
+    """``--wd-calibration-csv`` names a file (or stream) that exists, for a run that calibrates: given to a
+    run without an INT8 engine it would be silently unused."""
+    if option.value is None:
+        return
+    if not suite.calibrates:
+        raise option.fail(f"a run with an INT8 engine or scenario to calibrate; this one runs precisions "
+                          f"{list(suite.precisions)}")
+    if not option.value.strip() or not Path(option.value).exists():
+        raise option.fail("a Criteo-format CSV file of calibration rows; there is no such file")
 
 
 def _bundle_option(config) -> Given:

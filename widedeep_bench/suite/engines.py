@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from widedeep_bench.engines.base import DEFAULT_BATCH_PROFILE, EngineOptions, Runner
 from widedeep_bench.engines.registry import RUNNERS, make_runner, runner_class
 from widedeep_bench.engines.store import EngineStore
 from widedeep_bench.errors import WidedeepError
-from widedeep_bench.precision import CALIBRATED_PRECISIONS
 
-if TYPE_CHECKING:
-    from widedeep_bench.calibration import CalibrationSet
+from widedeep_bench.calibration import CalibrationSet, CalibrationUnavailable
 
 REFERENCE_RUNNER = "tensorflow"  # the TF original: the reference, not a case under test
 OVERHEAD_RUNNER = "null"  # measures the harness; only meaningful in perf
@@ -32,13 +29,14 @@ class EngineCase:
 
 
 def engine_options(backend: str, precision: str, *, ort_providers: tuple[str, ...] | None = None,
-                   max_batch: int = DEFAULT_BATCH_PROFILE[2], calibration: CalibrationSet | None = None) -> EngineOptions:
+                   max_batch: int = DEFAULT_BATCH_PROFILE[2],
+                   calibration: CalibrationSet | CalibrationUnavailable | None = None) -> EngineOptions:
     """The options the suite builds ``backend`` with: ``ort_providers`` (priority order; None: the CPU)
-    go to the onnxruntime runner only, since no other runtime has execution providers; ``calibration`` to
-    the calibrated precisions (INT8) only, so that it never changes another engine's key."""
+    go to the onnxruntime runner only, since no other runtime has execution providers; ``calibration``
+    (the run's rows) reaches the calibrated precisions only (``EngineOptions`` drops it for the others)."""
     providers = tuple(ort_providers or ()) if backend == ORT_RUNNER else ()
     return EngineOptions(precision=precision, providers=providers, max_batch=max_batch,
-                         calibration=calibration if precision in CALIBRATED_PRECISIONS else None)
+                         calibration=calibration)
 
 
 def engine_cases(backends: tuple[str, ...] | None, precisions: tuple[str, ...], *,
@@ -72,9 +70,10 @@ class EnginePool:
     def __init__(self, *, onnx: Path | None, saved_model: Path | None, max_batch: int, store: EngineStore,
                  ort_providers: tuple[str, ...] | None = None,
                  no_saved_model: str = "an ONNX was given without --wd-saved-model",
-                 calibration: CalibrationSet | None = None):
+                 calibration: CalibrationSet | CalibrationUnavailable | None = None):
         """``no_saved_model``: why the run has no TF original, in words, when ``saved_model`` is None;
-        ``calibration``: the rows INT8 engines calibrate on (None: the run builds none)."""
+        ``calibration``: the rows INT8 engines calibrate on (None: the run builds none;
+        ``CalibrationUnavailable``: why it cannot)."""
         self.onnx, self.saved_model, self.max_batch, self.store = onnx, saved_model, max_batch, store
         self.ort_providers, self.no_saved_model, self.calibration = ort_providers, no_saved_model, calibration
         self._runners: dict[tuple[str, str], Runner] = {}

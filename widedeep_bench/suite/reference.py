@@ -61,7 +61,7 @@ def load_reference(path: Path, *, eval_sha256: str, rows: int) -> dict[str, np.n
     for name, array in saved.items():
         if array.ndim != 2 or array.shape[1] != 2 or array.shape[0] < rows:
             raise WidedeepError(f"{path}: reference {name!r} has shape {list(array.shape)}, "
-                                f"expected [{rows}, 2] for this run's rows")
+                                f"expected [N, 2] with N >= {rows}, this run's rows")
         if _array_digest(array) != recorded[name]:
             raise WidedeepError(f"{path}: reference {name!r} is not the array that was saved (SHA-256 differs); "
                                 f"the file was changed after --wd-save-reference wrote it")

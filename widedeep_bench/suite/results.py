@@ -104,7 +104,9 @@ def summary_lines(verdict: Verdict, accuracy: dict, throughput: dict, scenarios:
             lines.append(f"  {case:<24} {'shown' if evidence['shown'] else 'NOT shown'}: {evidence['detail']}; "
                          f"{p['differing_elements']} of {p['elements']} outputs differ from FP32 "
                          f"(max |dp| {p['max_abs_vs_fp32']:.3g})")
-    if calibration:
+    if calibration and "unavailable" in calibration:
+        lines.append(f"calibration (INT8): none: {calibration['unavailable']}")
+    elif calibration:
         lines.append(f"calibration (INT8): {calibration['rows']} rows, {calibration['source']}, "
                      f"SHA-256 {calibration['sha256'][:16]}")
     if scenarios:

@@ -63,6 +63,15 @@ class SyntheticDefault:
     metrics: dict
     world_seed: int = 0  # the world both the training and the eval rows are drawn from
 
+    training_row_seed = TRAINING_ROW_SEED
+
+    def training_rows(self, rows: int) -> Path:
+        """The first ``rows`` rows the TF original was trained on (never scored: the eval rows are drawn with
+        another seed), as a Criteo CSV written once into the cache."""
+        from widedeep_bench.synthetic.criteo_rows import cached_criteo_csv
+
+        return cached_criteo_csv(rows, world_seed=self.world_seed, row_seed=TRAINING_ROW_SEED)
+
 
 @functools.cache
 def _distributions() -> dict:
