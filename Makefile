@@ -22,7 +22,7 @@ demo: install
 	$(VENV)/bin/widedeep-bench test --wd-report out/report.json --benchmark-json out/benchmark.json
 
 test: install
-	$(PY) -m pytest -p no:cacheprovider
+	$(PY) -m pytest -p no:cacheprovider --durations=15
 
 clean-venv:
 	rm -rf $(VENV)
