@@ -279,9 +279,9 @@ def _plan_gates(config, selected, deselected) -> None:
         for item in items:
             params = getattr(getattr(item, "callspec", None), "params", {})
             planned = gates_of_test(getattr(item, "originalname", item.name), params, config.widedeep_config)
-            # Engine tests, those whose case cannot run here included: when all of them evaluated nothing (a
-            # precision no runner has here, say), nothing was accepted.
-            results.engine_tests_selected += int(kept and planned.engine)
+            # Engine tests that judge something, or would where their runner runs: when all of them evaluated
+            # nothing (a precision no runner has here, say), nothing was accepted.
+            results.engine_tests_selected += int(kept and planned.judges)
             for name in planned.names:
                 results.gates.plan(PlannedGate(name=name, nodeid=item.nodeid, selected=kept, engine=planned.engine))
 

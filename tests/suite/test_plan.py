@@ -83,3 +83,13 @@ def replace_config(config, **changes):
 
     return SimpleNamespace(**{**vars(config), **changes})
 
+
+
+def test_a_case_that_cannot_run_here_is_out_of_the_plan_but_counts_as_an_engine_test_that_judges(config):
+    """So that a run whose selected engine tests all skip (a precision no runner has here) fails, while a
+    test that judges nothing even where it runs (a perf case no profile gate applies to) does not count."""
+    bf16 = EngineCase("openvino", "bf16", "the CPU has no BF16 inference")
+    accuracy = gates_of_test("test_engine_accuracy", {"engine_case": bf16}, config)
+    assert accuracy.names == [] and accuracy.judges
+    perf = gates_of_test("test_throughput", {"perf_case": bf16, "batch_size": 1024}, config)
+    assert perf.names == [] and not perf.judges  # cpu-default has no perf gate for openvino-bf16

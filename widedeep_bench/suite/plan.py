@@ -7,7 +7,7 @@ never turn a run green. The names come from ``widedeep_bench.gates``, the same f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from widedeep_bench import gates
 from widedeep_bench.suite.config import SuiteConfig
@@ -25,6 +25,12 @@ CONVERSION_STAGES = ("export", "simplify", "deploy", "dynamic")
 class GatesOfTest:
     names: list[str]
     engine: bool  # the test exercises an engine under test
+    judges_when_runnable: bool = False  # out of the plan (its runner cannot run here), it would judge gates
+
+    @property
+    def judges(self) -> bool:
+        """An engine test that judges something, or would where its runner can run."""
+        return self.engine and (bool(self.names) or self.judges_when_runnable)
 
 
 def gates_of_test(test: str, params: dict, config: SuiteConfig) -> GatesOfTest:
@@ -37,8 +43,11 @@ def gates_of_test(test: str, params: dict, config: SuiteConfig) -> GatesOfTest:
     """
     case = params.get("engine_case") or params.get("perf_case")
     if case is not None and case.unavailable and not config.must_run(case.backend):
-        # Still an engine test: a run whose selected engine tests all skip like this measured nothing.
-        return GatesOfTest([], engine=case.backend not in (REFERENCE_RUNNER, OVERHEAD_RUNNER))
+        # Out of the plan, but still an engine test that would judge something: a run whose selected engine
+        # tests all skip like this (a precision no runner has here) measured nothing, and fails.
+        key = "engine_case" if "engine_case" in params else "perf_case"
+        runnable = gates_of_test(test, {**params, key: replace(case, unavailable=None)}, config)
+        return GatesOfTest([], engine=runnable.engine, judges_when_runnable=bool(runnable.names))
     batch = params.get("batch_size")
     if test == "test_tf_original_accuracy":
         return GatesOfTest(gates.accuracy_gate_names(f"{REFERENCE_RUNNER}-fp32", with_drop=False), engine=False)
