@@ -21,8 +21,11 @@ demo: install
 	mkdir -p out
 	$(VENV)/bin/widedeep-bench test --wd-report out/report.json --benchmark-json out/benchmark.json
 
+# The self-test times each conformance perf case for at least 10 rounds (the suite's default is 20): at batch
+# 16384 a round takes about 0.5 s beside the TF original's, and the 1-second minimum already holds at the
+# batches the profile gates (1024); it keeps the whole CI run within its budget on 2 cores.
 test: install
-	$(PY) -m pytest -p no:cacheprovider --durations=15
+	$(PY) -m pytest -p no:cacheprovider --durations=15 --wd-perf-rounds 10
 
 clean-venv:
 	rm -rf $(VENV)
