@@ -58,3 +58,10 @@ class SigmoidRunner(NullRunner):
         """Sizes of the batches the system under test's instance threads ran (not the Offline estimate's nor the
         warm-up's)."""
         return [size for thread, size in self.batches if thread.startswith(INSTANCE_THREAD)]
+
+
+def local(*runners) -> list:
+    """``runners`` as the system under test's instances in this process."""
+    from widedeep_bench.loadgen.workers import LocalInstance
+
+    return [LocalInstance(runner) for runner in runners]

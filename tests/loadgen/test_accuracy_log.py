@@ -14,6 +14,8 @@ from scipy.stats import rankdata
 from widedeep_bench.loadgen import job
 from widedeep_bench.loadgen.scenarios import ScenarioSettings, run_scenario
 
+from .runners import local
+
 
 def decoded_log(path) -> list[tuple[int, float]]:
     """``(qsl_idx, click probability)`` of every entry of ``mlperf_log_accuracy.json``, in log order."""
@@ -31,7 +33,7 @@ def rank_auc(scores: np.ndarray, labels: np.ndarray) -> float:
 
 def test_an_accuracy_log_decoded_independently_gives_the_suites_auc(runner, tensors, expected_clicks, tmp_path):
     settings = ScenarioSettings("Offline", mode="accuracy", duration_s=0.5, max_batch=256)
-    result = run_scenario([runner], tensors, settings, tmp_path, label=runner.name)
+    result = run_scenario(local(runner), tensors, settings, tmp_path, label=runner.name)
     assert result.valid and result.batcher["samples"] == tensors.rows
 
     logged = decoded_log(tmp_path / "mlperf_log_accuracy.json")

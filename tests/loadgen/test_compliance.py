@@ -9,6 +9,8 @@ import pytest
 
 from widedeep_bench.loadgen.scenarios import ScenarioSettings, compliance, run_scenario
 
+from .runners import local
+
 ATOL = 1e-6
 LOG_PROBABILITY = 0.25  # of a Server run's ~2000 responses: a few hundred rows checked
 
@@ -18,7 +20,7 @@ SERVER = ScenarioSettings("Server", duration_s=0.5, target_qps=4000, max_batch=6
 def run_with(runner, tensors, *, wrong_when_timed: bool):
     def run(settings, directory):
         runner.wrong = wrong_when_timed and settings.mode == "performance"
-        return run_scenario([runner], tensors, settings, directory, label=runner.name)
+        return run_scenario(local(runner), tensors, settings, directory, label=runner.name)
     return run
 
 

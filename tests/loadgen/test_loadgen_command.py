@@ -65,6 +65,16 @@ def test_offline_reports_samples_per_second_beside_the_null_runners_ceiling(load
     assert "Samples per second" in Path(result["summary"]).read_text()
 
 
+def test_worker_process_instances_run_offline_and_the_null_ceiling_beside_it_the_same_way(loadgen):
+    code, result, stderr, _ = loadgen("--scenario", "Offline", "--instance-kind", "processes", "--instances", "2",
+                                      *SHORT)
+    assert code == 0, stderr
+    assert result["valid"] is True and result["instance_kind"] == "processes"
+    pids = [member["pid"] for member in result["members"]]
+    assert len(set(pids)) == 2
+    assert result["null"]["instance_kind"] == "processes" and result["null"]["instances"] == 2
+
+
 def test_an_invalid_run_exits_1_with_loadgens_verdict(loadgen):
     # No response can come back within a microsecond: LoadGen calls the run INVALID.
     code, result, stderr, _ = loadgen("--backend", "null", "--scenario", "Server", "--target-qps", "300",
@@ -103,6 +113,8 @@ def test_find_peak_reports_every_try_and_the_highest_valid_target(loadgen):
     (("--instances", "0"), "--instances"),
     (("--threads", "-1"), "--threads"),
     (("--bundle", "somewhere"), "--bundle"),
+    (("--devices", "0"), "--devices 0: onnxruntime with these options runs on the CPU"),
+    (("--devices", "all", "--backend", "null"), "--devices all: null with these options runs on the CPU"),
 ])
 def test_bad_usage_is_one_line_exit_2_and_runs_nothing(loadgen, args, named):
     code, result, stderr, out = loadgen(*args)

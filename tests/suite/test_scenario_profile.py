@@ -36,10 +36,16 @@ def test_a_profile_without_scenario_tables_has_none(tmp_path):
 
 def test_every_optional_key_is_read(tmp_path):
     table = SERVER + "latency_ms = 15\naccuracy_tier = 99\nduration_s = 60\ninstances = 4\nmax_batch = 512\n" \
-                     "max_wait_ms = 0\n"
+                     "max_wait_ms = 0\ninstance_kind = \"processes\"\n"
     (gate,) = load_text(tmp_path, VALID + table).scenarios
     assert (gate.latency_ms, gate.accuracy_tier, gate.duration_s, gate.instances, gate.max_batch,
-            gate.max_wait_ms) == (15.0, 99.0, 60.0, 4, 512, 0.0)
+            gate.max_wait_ms, gate.instance_kind, gate.devices) == (15.0, 99.0, 60.0, 4, 512, 0.0, "processes", None)
+
+
+@pytest.mark.parametrize("devices", ["all", "0,1", "3"])
+def test_devices_are_all_or_their_indices(tmp_path, devices):
+    (gate,) = load_text(tmp_path, VALID + SERVER + f'devices = "{devices}"\n').scenarios
+    assert gate.devices == devices and gate.instances is None
 
 
 def test_an_unknown_key_is_refused_with_the_schemas_keys(tmp_path):
@@ -62,6 +68,12 @@ def test_an_unknown_key_is_refused_with_the_schemas_keys(tmp_path):
     (OFFLINE + "instances = 0\n", "instances = 0: expected a positive integer"),
     (OFFLINE + "max_batch = 1.5\n", "max_batch = 1.5: expected a positive integer"),
     (OFFLINE + "max_wait_ms = -1\n", "max_wait_ms = -1: expected a finite number >= 0"),
+    (OFFLINE + 'instance_kind = "fibers"\n',
+     "instance_kind = 'fibers': expected an instance kind, one of ['threads', 'processes']"),
+    (OFFLINE + 'devices = "0,0"\n', "devices = '0,0': expected 'all' or distinct device indices such as 0,1"),
+    (OFFLINE + 'devices = "gpu1"\n', "devices = 'gpu1': expected 'all' or distinct device indices such as 0,1"),
+    (OFFLINE + 'devices = "all"\ninstances = 2\n', "devices: one worker process per device: give neither instances"),
+    (OFFLINE + 'devices = "all"\ninstance_kind = "threads"\n', "devices: one worker process per device"),
     (OFFLINE.replace("min_samples_per_s = 50000\n", ""), "needs min_samples_per_s or accuracy_tier (or both)"),
     (OFFLINE.replace('backend = "onnxruntime"\n', ""), "missing ['backend']"),
     (OFFLINE + OFFLINE.replace("50000", "60000"),

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from widedeep_bench.errors import GatesFailed, WidedeepError
 from widedeep_bench.loadgen.scenarios import DEFAULT_LATENCY_MS, DEFAULT_MAX_WAIT_MS, PEAK_TRIES, SCENARIOS
+from widedeep_bench.loadgen.workers import DEFAULT_KIND, KINDS
 from widedeep_bench.precision import CALIBRATED_PRECISIONS, PRECISIONS
 
 MODES = ("performance", "accuracy", "compliance")
@@ -48,6 +49,12 @@ def register(subparsers) -> None:
     parser.add_argument("--instances", type=int, help="runner instances, each its own session (default: one per "
                                                       "physical core)")
     parser.add_argument("--threads", type=int, help="intra-op threads per instance (default: cores / instances)")
+    parser.add_argument("--instance-kind", choices=KINDS,
+                        help=f"instances as threads of this process or as worker processes fed through shared "
+                             f"memory (default {DEFAULT_KIND})")
+    parser.add_argument("--devices", metavar="all|0,1",
+                        help="one worker-process instance per accelerator, all under one LoadGen run: 'all' the "
+                             "runner sees, or their indices (accelerator runners only)")
     parser.add_argument("--ort-providers", metavar="A,B",
                         help="ONNX Runtime execution providers in priority order (default: the CPU); one that is "
                              "not available is an error, never a CPU fallback")
@@ -96,10 +103,17 @@ def check(args):
         if args.backend != "onnxruntime" or not all(args.ort_providers):
             raise WidedeepError(f"--ort-providers {','.join(args.ort_providers)}: expected non-empty provider names, "
                                 f"with --backend onnxruntime (got {args.backend})")
-    reason = runner_class(args.backend).unavailable_reason(
-        engine_options(args.backend, args.precision, ort_providers=args.ort_providers))
+    options = engine_options(args.backend, args.precision, ort_providers=args.ort_providers)
+    reason = runner_class(args.backend).unavailable_reason(options)
     if reason:
         raise WidedeepError(f"--backend {args.backend} --precision {args.precision} cannot run here: {reason}")
+    if args.devices is not None:
+        from widedeep_bench.loadgen.job import resolve_devices
+
+        if args.instances is not None or args.instance_kind == "threads":
+            raise WidedeepError("--devices makes one worker process per device: do not give --instances or "
+                                "--instance-kind threads with it")
+        args.devices = resolve_devices(args.backend, options, args.devices)
     if args.calibration_csv is not None:
         refuse_unneeded("--calibration-csv", args.precision)
     if args.bundle is not None and any((args.saved_model, args.eval_csv, args.onnx)):
@@ -129,7 +143,8 @@ def run(args) -> dict:
     calibration = inputs.calibration(args.calibration_csv) if args.precision in CALIBRATED_PRECISIONS else None
     instances = Instances(args.backend, args.precision, inputs.model(args.backend), count=args.instances,
                           threads=args.threads, max_batch=args.max_batch, providers=args.ort_providers or (),
-                          calibration=calibration)
+                          calibration=calibration, kind=args.instance_kind,
+                          devices=args.devices)
     with instances:
         result = {"scenario": args.scenario, "mode": args.mode, **instances.describe(), **_run_mode(
             args, settings, instances, inputs)}
@@ -154,7 +169,7 @@ def _run_mode(args, settings, instances, inputs) -> dict:
     if args.mode == "compliance":
         check = job.check_compliance(instances, rows, settings, out)
         run = check.performance_run
-        null = job.null_ceiling(rows, settings, out, count=instances.count)
+        null = job.null_ceiling(rows, settings, out, count=instances.count, kind=instances.kind)
         if not run.valid:
             why = _invalid(run)
         elif not check.passed:
@@ -167,7 +182,7 @@ def _run_mode(args, settings, instances, inputs) -> dict:
         offline, search = job.peak(instances, rows, settings, out, tries=args.peak_tries)
         peak = search.peak_target_qps
         null = job.null_ceiling(rows, replace(settings, scenario="Server", target_qps=peak or offline.samples_per_s),
-                                out, count=instances.count)
+                                out, count=instances.count, kind=instances.kind)
         best = next((t for t in search.tries if t.valid and t.settings["target_qps"] == peak), None)
         # With no VALID try, the figures are the last try's: INVALID, as LoadGen said.
         return {**_figures(best or search.tries[-1]), "offline_samples_per_s": offline.samples_per_s,
@@ -176,7 +191,7 @@ def _run_mode(args, settings, instances, inputs) -> dict:
                 "passed": peak is not None,
                 "why": "" if peak else f"no Server target was VALID in {len(search.tries)} tries"}
     run = job.run(instances, rows, settings, out / f"{args.scenario}-performance")
-    null = job.null_ceiling(rows, settings, out, count=instances.count)
+    null = job.null_ceiling(rows, settings, out, count=instances.count, kind=instances.kind)
     figure = run.throughput
     return {**_figures(run), "null": null,
             "null_over_runner": null["offline_samples_per_s"] / figure if figure and args.scenario == "Offline" else None,
@@ -207,7 +222,7 @@ def _accuracy(run, instances, inputs) -> dict:
 
     rows = inputs.labelled_rows()
     logged = accuracy_of_log(Path(run.log_dir), rows)
-    suite = accuracy(run_batches(instances.runners[0], rows, ACCURACY_BATCH), rows.labels)
+    suite = accuracy(run_batches(instances.members[0], rows, ACCURACY_BATCH), rows.labels)
     tf_probabilities, tf_missing = inputs.tf_original()
     tf = None if tf_probabilities is None else accuracy(tf_probabilities, rows.labels)
     difference = abs(logged.auc - suite.auc)

@@ -29,8 +29,11 @@ def test_scenario(scenario_gate, request, tmp_path_factory, wd_config, wd_assets
     model = {"tensorflow": wd_assets.saved_model, "null": None}.get(gate.backend, suite_onnx)
     out = _log_directory(wd_config.loadgen_out, case, tmp_path_factory)
     options = engine_options(gate.backend, gate.precision, ort_providers=wd_config.ort_providers)
+    devices = None if gate.devices is None else job.resolve_devices(gate.backend, options, gate.devices,
+                                                                    option=f"{case}: devices =")
     instances = job.Instances(gate.backend, gate.precision, model, count=gate.instances, max_batch=gate.max_batch,
-                              providers=options.providers, store=EngineStore(), calibration=calibration)
+                              providers=options.providers, store=EngineStore(), calibration=calibration,
+                              kind=gate.instance_kind, devices=devices)
     measured, evaluated = {"log_dir": str(out)}, []
     with instances:
         measured["runner"] = instances.describe()

@@ -131,6 +131,12 @@ class Runner(abc.ABC):
         """Runtime-specific reasons (a missing provider, no FP16 on this CPU); None if supported."""
         return None
 
+    @classmethod
+    def accelerator_count(cls, options: EngineOptions) -> int | None:
+        """How many accelerators this runner can run ``options`` on, one instance each (0: it runs on one but
+        cannot count them here); None where it runs on the CPU."""
+        return None
+
     def activate(self) -> None:
         if self.is_active:
             raise WidedeepError(f"{self.name} runner is already active; deactivate it before activating again")

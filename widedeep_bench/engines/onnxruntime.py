@@ -40,6 +40,22 @@ def check_session_providers(requested: tuple[str, ...], running: list[str]) -> N
                             f"(ONNX Runtime's warnings say why)")
 
 
+def cuda_device_count() -> int:
+    """CUDA devices as cuda-python counts them (else torch), 0 where neither can count."""
+    try:
+        from widedeep_bench.engines.tensorrt import cuda_runtime
+
+        cudart = cuda_runtime()
+        err, count = cudart.cudaGetDeviceCount()
+        return int(count) if err == cudart.cudaError_t.cudaSuccess else 0
+    except ImportError:
+        pass
+    try:
+        import torch
+    except ImportError:
+        return 0
+    return torch.cuda.device_count()
+
 class OnnxruntimeRunner(CompiledRunner):
     name = "onnxruntime"
     module_name = "onnxruntime"
@@ -56,6 +72,14 @@ class OnnxruntimeRunner(CompiledRunner):
             if provider not in available:
                 return f"Requested provider {provider} is not available; available: {available}"
         return None
+
+    @classmethod
+    def accelerator_count(cls, options) -> int | None:
+        """On the CPU unless a provider other than the CPU's is asked for; then the CUDA devices cuda-python or
+        torch count, 0 where neither is installed."""
+        if all(provider == CPU for provider in options.providers):
+            return None
+        return cuda_device_count()
 
     def _session_options(self, optimize: bool):
         ort = self.runtime()

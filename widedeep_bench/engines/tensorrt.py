@@ -259,6 +259,12 @@ class TensorrtRunner(CompiledRunner):
             return f"no CUDA device (cudaGetDeviceCount: {count} devices, {err})"
         return None
 
+    @classmethod
+    def accelerator_count(cls, options) -> int | None:
+        cudart = cuda_runtime()
+        err, count = cudart.cudaGetDeviceCount()
+        return int(count) if err == cudart.cudaError_t.cudaSuccess else 0
+
     def device(self) -> str:
         """The current CUDA device's name and compute capability: a plan loads only on the GPU model it was
         built for, so two models never share a key (e.g. ``NVIDIA H100 80GB HBM3 sm_90``)."""

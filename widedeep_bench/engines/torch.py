@@ -224,6 +224,11 @@ class TorchRunner(Runner):
             return cpu_bf16_unsupported(cpu_flags())
         return None
 
+    @classmethod
+    def accelerator_count(cls, options) -> int | None:
+        torch = cls.runtime()
+        return torch.cuda.device_count() if torch.cuda.is_available() else None
+
     @property
     def uses_cuda(self) -> bool:
         return self.forward.device.type == "cuda"

@@ -5,6 +5,8 @@ LoadGen owns the traffic and the clock; this package only answers its queries an
 
 - ``sut``: the query sample library (the eval set's rows) and the system under test (a dynamic batcher
   feeding runner instances), LoadGen's two callbacks;
+- ``workers``: the runner instances, in this process or in worker processes fed through shared memory (one
+  per accelerator where asked);
 - ``logs``: LoadGen's detail log and accuracy log, read back (nothing is timed here);
 - ``scenarios``: one LoadGen run from its settings, the null runner's ceiling, the Server peak search and
   the compliance check, each as a result object.

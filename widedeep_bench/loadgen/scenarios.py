@@ -123,9 +123,10 @@ class ScenarioResult:
         return f"{self.scenario} {self.mode} {self.runner} x{self.instances}: {self.validity}, {figure}, {latency}"
 
 
-def run_scenario(runners, tensors, settings: ScenarioSettings, out: Path, *, label: str) -> ScenarioResult:
-    """One LoadGen run of ``settings`` over activated ``runners`` (the instances) on the rows of ``tensors``;
-    LoadGen writes its logs to ``out``. ``label`` names the runner in the result ("onnxruntime-fp32")."""
+def run_scenario(instances, tensors, settings: ScenarioSettings, out: Path, *, label: str) -> ScenarioResult:
+    """One LoadGen run of ``settings`` over started runner ``instances`` (``workers``) on the rows of
+    ``tensors``; LoadGen writes its logs to ``out``. ``label`` names the runner in the result
+    ("onnxruntime-fp32")."""
     lg = loadgen_module()
     out = Path(out)
     try:
@@ -136,14 +137,27 @@ def run_scenario(runners, tensors, settings: ScenarioSettings, out: Path, *, lab
         raise WidedeepError(f"{out}: cannot prepare LoadGen's log directory: {exc.strerror or exc} "
                             f"({exc.filename})") from exc
     library = SampleLibrary(tensors)
-    sut = SystemUnderTest(runners, library, max_batch=settings.batch, max_wait_ms=settings.max_wait_ms)
+    try:
+        if any(instance.kind == "processes" for instance in instances):
+            library.share()
+        sut = SystemUnderTest(instances, library, max_batch=settings.batch, max_wait_ms=settings.max_wait_ms)
+        _start_test(lg, sut, library, settings, out, label)
+    finally:
+        library.close()
+    sut.raise_errors()
+    return _result(out, settings, label, len(instances), sut)
+
+
+def _start_test(lg, sut: SystemUnderTest, library: SampleLibrary, settings: ScenarioSettings, out: Path,
+                label: str) -> None:
     test_settings = _test_settings(lg, settings, sut)
     sut.warm_up({1, min(64, settings.batch), settings.batch}, WARMUP_CALLS)
     log_settings = lg.LogSettings()
     log_settings.log_output.outdir = str(out)
     log_settings.log_output.copy_summary_to_stdout = False
     log_settings.enable_trace = False
-    say(f"LoadGen {settings.scenario} {settings.mode}: {label} x{len(runners)}, "
+    say(f"LoadGen {settings.scenario} {settings.mode}: {label} x{len(sut.instances)} "
+        f"({sut.instances[0].kind}), "
         f"{_describe(settings, test_settings)}; logs in {out}")
     with sut:
         sut_handle, qsl_handle = sut.construct(lg), library.construct(lg)
@@ -152,8 +166,6 @@ def run_scenario(runners, tensors, settings: ScenarioSettings, out: Path, *, lab
         finally:
             lg.DestroyQSL(qsl_handle)
             lg.DestroyFastSUT(sut_handle)
-    sut.raise_errors()
-    return _result(out, settings, label, len(runners), sut)
 
 
 def _test_settings(lg, settings: ScenarioSettings, sut: SystemUnderTest):
@@ -173,7 +185,7 @@ def _test_settings(lg, settings: ScenarioSettings, sut: SystemUnderTest):
         test.server_target_latency_ns = int(settings.latency_ms * 1e6)
         test.server_target_latency_percentile = 0.99
     else:
-        test.single_stream_expected_latency_ns = int(1e9 / _estimated_samples_per_s(sut, 1) * len(sut.runners))
+        test.single_stream_expected_latency_ns = int(1e9 / _estimated_samples_per_s(sut, 1) * len(sut.instances))
     return test
 
 
@@ -187,9 +199,9 @@ def _estimated_samples_per_s(sut: SystemUnderTest, batch: int) -> float:
     rows = np.arange(batch * ESTIMATE_ROUNDS) % sut.library.rows
     batches = [(list(range(batch)), rows[i * batch:(i + 1) * batch].tolist()) for i in range(ESTIMATE_ROUNDS)]
     plan = TimingPlan(warmup_s=0.1, min_warmup_rounds=1, min_rounds=ESTIMATE_ROUNDS, min_duration_s=0.2)
-    runner = sut.runners[0]
-    timing = measure(lambda ids, indices: sut.responses(runner, ids, indices), batches, batch, plan)
-    return timing.samples_per_s * len(sut.runners) * ESTIMATE_MARGIN
+    instance = sut.instances[0]
+    timing = measure(lambda ids, indices: sut.responses(instance, ids, indices), batches, batch, plan)
+    return timing.samples_per_s * len(sut.instances) * ESTIMATE_MARGIN
 
 
 def _describe(settings: ScenarioSettings, test) -> str:

@@ -1,15 +1,15 @@
-"""LoadGen's query sample library and system under test over activated runners.
+"""LoadGen's query sample library and system under test over runner instances (``workers``).
 
 The sample library is the eval set's rows, all in memory (one sample = one Criteo row, ``qsl_idx`` = the
 row's index). The system under test puts each issued query on one queue; every runner instance has a thread
 that takes the oldest query, keeps taking queued samples until it holds ``max_batch`` of them or the oldest
-has waited ``max_wait_ms``, gathers their real rows, runs one ``infer`` and answers each sample with its click
-probability as 4 bytes of little-endian float32 (``logs`` reads them back; MLPerf's DLRM accuracy script
+has waited ``max_wait_ms``, has the instance gather their real rows and run one ``infer`` (in this process or
+its worker's), and answers each sample with its click probability as 4 bytes of little-endian float32 (``logs`` reads them back; MLPerf's DLRM accuracy script
 expects [prediction, label] pairs instead and is not used).
 An Offline query (every sample at once) is cut into batches of ``max_batch`` as it arrives.
 
-Runners release the GIL while they compute (ONNX Runtime, OpenVINO, torch), so instance threads overlap; a
-runner's error stops nothing silently: the samples of the failed batch are answered empty (LoadGen would
+Runners release the GIL while they compute (ONNX Runtime, OpenVINO, torch), so instance threads overlap; an
+instance's error stops nothing silently: the samples of the failed batch are answered empty (LoadGen would
 wait for them forever otherwise) and the run raises it once LoadGen returns.
 """
 
@@ -49,6 +49,7 @@ class SampleLibrary:
         self.categorical = np.ascontiguousarray(tensors.categorical).reshape(-1, layout.NUM_FIELDS, 2)
         self.numeric = np.ascontiguousarray(tensors.numeric)
         self.rows = tensors.rows
+        self.shared = None  # workers.SharedRows, once share() was called
 
     def feed(self, indices) -> tuple[np.ndarray, np.ndarray]:
         """The runner feed of rows ``indices``: ``categorical [26*B, 2]``, ``numeric [B, 13]``."""
@@ -59,21 +60,36 @@ class SampleLibrary:
         # Every row is in memory already: loading and unloading a performance set costs nothing.
         return lg.ConstructQSL(self.rows, self.rows, _nothing, _nothing)
 
+    def share(self) -> None:
+        """Copy the rows into shared memory for worker processes (``workers.SharedRows``); ``close`` frees it."""
+        from widedeep_bench.loadgen.workers import SharedRows
+
+        if self.shared is None:
+            self.shared = SharedRows(self)
+
+    def close(self) -> None:
+        if self.shared is not None:
+            self.shared.close()
+            self.shared = None
+
 
 def _nothing(*_):
     pass
 
 
 class SystemUnderTest:
-    """The dynamic batcher and its runner instances, as LoadGen's fast SUT (``issue(ids, indices)``)."""
+    """The dynamic batcher and its runner instances (``workers.LocalInstance`` / ``ProcessInstance``, bound to
+    ``library`` here), as LoadGen's fast SUT (``issue(ids, indices)``)."""
 
-    def __init__(self, runners, library: SampleLibrary, *, max_batch: int, max_wait_ms: float) -> None:
-        if not runners:
+    def __init__(self, instances, library: SampleLibrary, *, max_batch: int, max_wait_ms: float) -> None:
+        if not instances:
             raise WidedeepError("the system under test needs at least one runner instance")
         if max_batch < 1 or not max_wait_ms >= 0:
             raise WidedeepError(f"batcher: max batch {max_batch} (expected >= 1), max wait {max_wait_ms} ms "
                                 f"(expected >= 0)")
-        self.runners, self.library = list(runners), library
+        self.instances, self.library = list(instances), library
+        for instance in self.instances:
+            instance.bind(library)
         self.max_batch, self.max_wait_s = max_batch, max_wait_ms / 1000.0
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.errors: list[str] = []
@@ -81,6 +97,9 @@ class SystemUnderTest:
         self.samples = 0
         self._threads: list[threading.Thread] = []
         self._count_lock = threading.Lock()
+        # One instance at a time collects a batch: two collecting at once would split the queue between them and
+        # each wait out its deadline with half a batch.
+        self._collecting = threading.Lock()
         self._rest: collections.deque = collections.deque()  # what did not fit of a split query
         self._flushed = threading.Event()
         self._lg = None
@@ -101,20 +120,20 @@ class SystemUnderTest:
         """Before LoadGen starts its clock: ``calls`` untimed ``infer`` of real rows per instance and batch size,
         so no instance's first call (lazy allocation, kernel selection) lands in a timed query."""
         for batch in sorted(batch_sizes):
-            feed = self.library.feed(np.arange(batch) % self.library.rows)
-            for runner in self.runners:
+            indices = np.arange(batch) % self.library.rows
+            for instance in self.instances:
                 try:
                     for _ in range(calls):
-                        runner.infer(*feed)
-                except Exception as exc:  # noqa: BLE001 - one line naming the runner; nothing is measured
-                    raise WidedeepError(f"{runner.name} failed its warm-up at batch {batch}, before LoadGen "
+                        instance.clicks(indices)
+                except Exception as exc:  # noqa: BLE001 - one line naming the instance; nothing is measured
+                    raise WidedeepError(f"{instance.name} failed its warm-up at batch {batch}, before LoadGen "
                                         f"started: {type(exc).__name__}: {exc}") from exc
 
     # --- lifetime ----------------------------------------------------------------------------------
     def __enter__(self) -> "SystemUnderTest":
         self._lg = loadgen_module()
-        for number, runner in enumerate(self.runners):
-            thread = threading.Thread(target=self._serve, args=(runner,), name=f"widedeep-instance-{number}",
+        for number, instance in enumerate(self.instances):
+            thread = threading.Thread(target=self._serve, args=(instance,), name=f"widedeep-instance-{number}",
                                       daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -174,17 +193,21 @@ class SystemUnderTest:
         except queue.Empty:
             return None
 
-    def _serve(self, runner) -> None:
-        while (batch := self._next_batch()) is not None:
-            self._answer(runner, *batch)
+    def _serve(self, instance) -> None:
+        while True:
+            with self._collecting:
+                batch = self._next_batch()
+            if batch is None:
+                return
+            self._answer(instance, *batch)
 
-    def _answer(self, runner, ids: list[int], indices: list[int]) -> None:
+    def _answer(self, instance, ids: list[int], indices: list[int]) -> None:
         lg = self._lg
         try:
-            responses, clicks = self.responses(runner, ids, indices)
+            responses, clicks = self.responses(instance, ids, indices)
         except Exception as exc:  # noqa: BLE001 - recorded and raised after LoadGen returns; never swallowed
-            self.errors.append(f"{runner.name}: {type(exc).__name__}: {exc}")
-            print(f"widedeep_bench: {runner.name} failed a batch under LoadGen: {exc}", file=sys.stderr)
+            self.errors.append(f"{instance.name}: {type(exc).__name__}: {exc}")
+            print(f"widedeep_bench: {instance.name} failed a batch under LoadGen: {exc}", file=sys.stderr)
             lg.QuerySamplesComplete([lg.QuerySampleResponse(i, 0, 0) for i in ids])
             return
         # LoadGen copies what it logs before QuerySamplesComplete returns, so `clicks` may go after it.
@@ -193,12 +216,13 @@ class SystemUnderTest:
             self.batches += 1
             self.samples += len(ids)
 
-    def responses(self, runner, ids: list[int], indices: list[int]) -> tuple[list, np.ndarray]:
-        """One batch's work: gather the rows, ``infer``, one response per sample pointing into ``clicks``
-        (which must outlive the responses until LoadGen has them)."""
+    def responses(self, instance, ids: list[int], indices: list[int]) -> tuple[list, np.ndarray]:
+        """One batch's work: the instance's click probabilities of rows ``indices``, one response per sample
+        pointing into them (they must outlive the responses until LoadGen has them)."""
         lg = self._lg or loadgen_module()
-        probabilities = runner.infer(*self.library.feed(indices))
-        clicks = np.ascontiguousarray(probabilities[:, 1], dtype=RESPONSE_DTYPE)
+        clicks = instance.clicks(indices)
+        if clicks.dtype != RESPONSE_DTYPE or not clicks.flags.c_contiguous:
+            clicks = np.ascontiguousarray(clicks, dtype=RESPONSE_DTYPE)
         base, size = clicks.ctypes.data, RESPONSE_DTYPE.itemsize
         return list(map(lg.QuerySampleResponse, ids, range(base, base + size * len(ids), size),
                         itertools.repeat(size, len(ids)))), clicks

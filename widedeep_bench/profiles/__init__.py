@@ -20,6 +20,7 @@ from typing import Callable, NoReturn
 from widedeep_bench.engines.registry import RUNNERS
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.loadgen.scenarios import DEFAULT_LATENCY_MS, SCENARIOS, settings_of_gate
+from widedeep_bench.loadgen.workers import DEVICES_EXPECTED, KINDS, parse_devices
 from widedeep_bench.precision import PRECISIONS
 
 PROFILE_DIR = Path(__file__).resolve().parent  # the shipped profiles: <name>.toml beside this module
@@ -68,6 +69,10 @@ class ScenarioGate:
     accuracy_tier: float | None = None
     duration_s: float = 10.0  # LoadGen's minimum duration of each run, s; finite, > 0. 10 is LoadGen's default
     instances: int | None = None  # runner instances; a positive integer. None: one per physical core
+    instance_kind: str | None = None  # "threads" or "processes" (worker processes). None: the default, threads
+    # "all" or device indices "0,1": one worker-process instance per accelerator, all under one LoadGen run;
+    # without instances or instance_kind = "threads"
+    devices: str | None = None
     max_batch: int | None = None  # the most samples in one batcher call; positive. None: the scenario's default
     max_wait_ms: float | None = None  # how long the batcher waits to fill a batch, ms; finite, >= 0. None: the default
 
@@ -370,6 +375,8 @@ def _scenario_gates(tables: list[dict], source: str) -> tuple[ScenarioGate, ...]
             accuracy_tier=_tier(table, "accuracy_tier"),
             duration_s=table.number("duration_s", positive, lambda v: v > 0),
             instances=table.positive_int("instances"), max_batch=table.positive_int("max_batch"),
+            instance_kind=table.choice("instance_kind", list(KINDS), "an instance kind"),
+            devices=_devices(table, "devices"),
             max_wait_ms=table.number("max_wait_ms", "a finite number >= 0", lambda v: v >= 0))
         gate = ScenarioGate(**{key: value for key, value in given.items() if value is not None})
         _check_scenario_keys(table, gate)
@@ -382,6 +389,21 @@ def _scenario_gates(tables: list[dict], source: str) -> tuple[ScenarioGate, ...]
                                 f"{gate.precision}; merge them into one")
         gates.append(gate)
     return tuple(gates)
+
+
+def _devices(table: _Table, key: str) -> str | None:
+    """``"all"`` or distinct device indices ``"0,1"``; None if absent."""
+    value = table.string(key)
+    if value is None:
+        return None
+    try:
+        parse_devices(value)
+    except WidedeepError:
+        table.fail(key, DEVICES_EXPECTED)
+    if "instances" in table.data or table.data.get("instance_kind") == "threads":
+        table.fail_key(key, value, "one worker process per device: give neither instances nor "
+                                   "instance_kind = \"threads\" with it")
+    return value
 
 
 def _check_scenario_keys(table: _Table, gate: ScenarioGate) -> None:
