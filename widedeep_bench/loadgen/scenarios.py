@@ -15,7 +15,7 @@ import numpy as np
 
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.loadgen import logs
-from widedeep_bench.loadgen.sut import SampleLibrary, SystemUnderTest, loadgen_module
+from widedeep_bench.loadgen.sut import ResponsePool, SampleLibrary, SystemUnderTest, loadgen_module
 from widedeep_bench.progress import say
 
 SCENARIOS = ("Offline", "Server", "SingleStream")
@@ -199,8 +199,8 @@ def _estimated_samples_per_s(sut: SystemUnderTest, batch: int) -> float:
     rows = np.arange(batch * ESTIMATE_ROUNDS) % sut.library.rows
     batches = [(list(range(batch)), rows[i * batch:(i + 1) * batch].tolist()) for i in range(ESTIMATE_ROUNDS)]
     plan = TimingPlan(warmup_s=0.1, min_warmup_rounds=1, min_rounds=ESTIMATE_ROUNDS, min_duration_s=0.2)
-    instance = sut.instances[0]
-    timing = measure(lambda ids, indices: sut.responses(instance, ids, indices), batches, batch, plan)
+    instance, pool = sut.instances[0], ResponsePool(loadgen_module(), batch)
+    timing = measure(lambda ids, indices: sut.responses(instance, pool, ids, indices), batches, batch, plan)
     return timing.samples_per_s * len(sut.instances) * ESTIMATE_MARGIN
 
 
