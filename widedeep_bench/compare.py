@@ -17,6 +17,7 @@ import numpy as np
 from widedeep_bench.errors import WidedeepError
 
 WORST_ROWS = 5
+BINS_PER_DECADE = 5  # histogram resolution: edges at 10**(k/5), the same grid for every engine and run
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,40 @@ class WorstRow:
 
 
 @dataclass(frozen=True)
+class ErrorHistogram:
+    """How the absolute errors are distributed, on log10-spaced bins (ByteMLPerf's "Diff Dist").
+
+    ``counts[i]`` errors lie in ``[edges[i], edges[i+1])`` (the last bin closed); ``zeros`` errors are exactly
+    0 and ``nonfinite`` are infinite (a NaN or infinity in the engine's output), neither in any bin, so
+    ``sum(counts) + zeros + nonfinite`` is the number of elements. The edges lie on one grid,
+    ``10**(k / BINS_PER_DECADE)``, from the decade below the smallest nonzero error to the decade above the
+    largest, so histograms of different engines and runs share their bins. No nonzero finite error: no bins."""
+
+    edges: list[float]
+    counts: list[int]
+    zeros: int
+    nonfinite: int
+    unit: str = "absolute error"
+
+
+def error_histogram(abs_error: np.ndarray) -> ErrorHistogram:
+    """The histogram of ``abs_error`` (any shape, >= 0, inf allowed), binned as ``ErrorHistogram`` says."""
+    abs_error = np.asarray(abs_error, dtype=np.float64).ravel()
+    finite = abs_error[np.isfinite(abs_error)]
+    nonzero = finite[finite > 0]
+    zeros, nonfinite = int(finite.size - nonzero.size), int(abs_error.size - finite.size)
+    if nonzero.size == 0:
+        return ErrorHistogram(edges=[], counts=[], zeros=zeros, nonfinite=nonfinite)
+    low = int(np.floor(np.log10(nonzero.min()) * BINS_PER_DECADE))
+    high = max(int(np.ceil(np.log10(nonzero.max()) * BINS_PER_DECADE)), low + 1)
+    edges = 10.0 ** (np.arange(low, high + 1) / BINS_PER_DECADE)
+    # 10**(k/5) rounds: keep the extremes inside the outer edges whatever the last bit says.
+    edges[0], edges[-1] = min(edges[0], nonzero.min()), max(edges[-1], nonzero.max())
+    counts, _ = np.histogram(nonzero, bins=edges)
+    return ErrorHistogram(edges=edges.tolist(), counts=counts.tolist(), zeros=zeros, nonfinite=nonfinite)
+
+
+@dataclass(frozen=True)
 class Comparison:
     """How far ``actual`` is from ``expected``; truthy when every element meets the rule."""
 
@@ -87,6 +122,7 @@ class Comparison:
     required_atol: float  # the smallest atol that would pass at this rtol
     failing: int  # elements that break the rule
     worst_rows: tuple[WorstRow, ...]
+    histogram: ErrorHistogram
 
     def __bool__(self) -> bool:
         return self.passed
@@ -134,4 +170,5 @@ def compare(actual: np.ndarray, expected: np.ndarray, *, atol: float, rtol: floa
         required_atol=float(max((abs_error - rtol * magnitude).max(), 0.0)), failing=failing,
         worst_rows=tuple(WorstRow(row=int(r), actual=np.atleast_1d(actual[r]).tolist(),
                                   expected=np.atleast_1d(expected[r]).tolist(),
-                                  abs_error=float(rows[r])) for r in worst))
+                                  abs_error=float(rows[r])) for r in worst),
+        histogram=error_histogram(abs_error))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import platform
+import shutil
 import subprocess
 import sys
 from importlib import metadata
@@ -61,16 +63,69 @@ def cpu_flags(cpuinfo: Path = CPUINFO) -> list[str]:
                   or flag in ARM_SIMD_FEATURES)
 
 
+# The vendors' SMI tools that list accelerators, with the query both understand (Iluvatar's ixsmi mirrors
+# nvidia-smi's interface). Memory is MiB with "nounits".
+SMI_TOOLS = ("nvidia-smi", "ixsmi")
+SMI_QUERY = ("--query-gpu=name,driver_version,memory.total", "--format=csv,noheader,nounits")
+SMI_TIMEOUT_S = 10
+
+
+def accelerators(tools=SMI_TOOLS) -> tuple[list[dict], list[str]]:
+    """The accelerators the vendors' SMI tools on PATH list, ``[{"name", "driver", "memory_mib", "source"}]``,
+    and the problems met reading them, one line each. A tool that is absent adds nothing; one that is present
+    and fails (a CUDA container without a driver: nvidia-smi exits 9) or prints what is not its CSV adds a
+    problem line, never an accelerator, so the list counts only devices that answered."""
+    found, problems = [], []
+    for tool in tools:
+        path = shutil.which(tool)
+        if path is None:
+            continue
+        try:
+            out = subprocess.run([path, *SMI_QUERY], capture_output=True, text=True, timeout=SMI_TIMEOUT_S)
+        except (OSError, subprocess.SubprocessError) as exc:
+            problems.append(f"{tool}: could not run: {exc}")
+            continue
+        if out.returncode != 0:
+            said = (out.stderr.strip() or out.stdout.strip()).splitlines() or ["no output"]
+            problems.append(f"{tool}: exited {out.returncode}: {said[0]}")
+            continue
+        devices, unread = _smi_rows(out.stdout, tool)
+        found += devices
+        problems += [f"{tool}: expected 'name, driver_version, memory.total', got {line!r}" for line in unread]
+    return found, problems
+
+
+def _smi_rows(text: str, tool: str) -> tuple[list[dict], list[str]]:
+    """The devices of an SMI tool's CSV, and the lines that are not three fields. A memory that is not a number
+    ("[N/A]" on some boards) is None."""
+    devices, unread = [], []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        fields = [field.strip() for field in next(csv.reader([line]))]
+        if len(fields) != 3 or not fields[0]:
+            unread.append(line)
+            continue
+        name, driver, memory = fields
+        devices.append({"name": name, "driver": driver, "memory_mib": int(memory) if memory.isdigit() else None,
+                        "source": tool})
+    return devices, unread
+
+
 def machine() -> dict[str, object]:
-    """The machine a figure was taken on: CPU model and SIMD flags, logical CPUs, platform, host, Python."""
+    """The machine a figure was taken on: CPU model and SIMD flags, logical CPUs, platform, host, Python, and
+    the accelerators with their driver (``accelerators()``; ``accelerator_problems`` only when reading them
+    went wrong)."""
     cpu = platform.processor()
     try:
         cpu = _cpuinfo_field(CPUINFO.read_text(), "model name") or cpu
     except OSError:
         pass
+    devices, problems = accelerators()
     return {"platform": platform.platform(), "machine": platform.machine(), "cpu": cpu,
             "cpu_flags": cpu_flags(), "logical_cpus": os.cpu_count(), "hostname": platform.node(),
-            "python": sys.version.split()[0]}
+            "python": sys.version.split()[0], "accelerators": devices,
+            **({"accelerator_problems": problems} if problems else {})}
 
 
 def timing_machine() -> dict[str, object]:

@@ -156,6 +156,23 @@ class GateResult:
         return asdict(self)
 
 
+def junit_properties(results: list[GateResult], not_run: dict[str, str]) -> list[tuple[str, str]]:
+    """The gates a test evaluated (``results``) or could not (``not_run``: name -> why), as JUnit properties of
+    that test case: ``("gate: NAME", "PASS: measured 0.811932 >= threshold 0.8111 UNIT; method: ...")``,
+    ``("gate: NAME", "NOT RUN: why")``.
+
+    One property per gate, not one per field: Jenkins (``junit keepProperties: true``) lists a case's
+    properties as name/value rows, so each row reads as a line of the gate table, verdict first, and five
+    rows per gate would scatter it. The numbers carry 6 significant digits, as the terminal table; the exact
+    values are in the ``--wd-report`` JSON."""
+    properties = []
+    for r in results:
+        unit = f" {r.unit}" if r.unit else ""
+        properties.append((f"gate: {r.name}", f"{PASS if r.passed else FAIL}: measured {r.measured:.6g} {r.op} "
+                                              f"threshold {r.threshold:.6g}{unit}; method: {r.method}"))
+    return properties + [(f"gate: {name}", f"{NOT_RUN}: {why}") for name, why in not_run.items()]
+
+
 def tier_auc(tier: float, reference_auc: float) -> float:
     """MLPerf's accuracy rule for recommendation: the least AUC that keeps ``tier`` (99 or 99.9) percent of the
     FP32 reference's AUC on the same rows."""
@@ -355,6 +372,16 @@ class GateBook:
             self._results[result.name] = result
             self.not_run.pop(result.name, None)
         return list(results)
+
+    def mark(self) -> tuple[dict[str, GateResult], dict[str, str]]:
+        """The results and not-run reasons as they stand now, for ``recorded_since``."""
+        return dict(self._results), dict(self.not_run)
+
+    def recorded_since(self, mark: tuple[dict[str, GateResult], dict[str, str]]) -> list[tuple[str, str]]:
+        """The gates recorded after ``mark`` (evaluated, or could not run) as JUnit properties."""
+        results, not_run = mark
+        return junit_properties([r for name, r in self._results.items() if results.get(name) is not r],
+                                {name: why for name, why in self.not_run.items() if not_run.get(name) != why})
 
     def could_not_run(self, name: str, why: str) -> None:
         if name not in self._results:

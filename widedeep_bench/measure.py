@@ -114,6 +114,11 @@ class Timing:
     def tail_statistic(self) -> str:
         return "p99" if self.rounds >= P99_MIN_ROUNDS else "max"
 
+    def round_seconds(self) -> list[float]:
+        """Every timed round in timing order, seconds rounded to the nanosecond (``perf_counter``'s own
+        resolution on Linux; the JSON stays short for the many rounds of a fast subject)."""
+        return np.round(self.seconds, 9).tolist()
+
     def summary(self) -> dict:
         """The figures as printed and recorded: samples/s, median / mean / p90 / tail in ms, rounds.
 

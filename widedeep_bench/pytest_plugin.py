@@ -296,6 +296,18 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"widedeep_bench: {call.excinfo.value}"
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """The gates a test recorded become properties of its JUnit test case (``gates.junit_properties``), so
+    ``--junitxml`` carries each measured value, threshold, unit and method. ``user_properties`` travel with
+    the test's report, from an xdist worker to the controller too."""
+    book = item.config.widedeep_results.gates if item.config.widedeep_config is not None else None
+    mark = book.mark() if book is not None else None
+    yield
+    if book is not None:
+        item.user_properties.extend(book.recorded_since(mark))
+
+
 class _OutcomeRecorder:
     """Remembers why a test did not run to the end: the reason its planned gates were NOT RUN. Registered
     per session in ``pytest_configure`` (under xdist the controller sees every worker's reports)."""

@@ -63,3 +63,58 @@ def test_every_report_names_the_suite_version_and_its_commit_only_from_its_own_c
                     "--allow-empty", "-m", "vendor"], check=True)
     monkeypatch.setattr(environment, "__file__", str(package / "environment.py"))
     assert environment.git_commit() is None
+
+
+def fake_tool(directory: Path, name: str, script: str) -> None:
+    """An executable ``name`` in ``directory`` running the shell ``script``."""
+    tool = directory / name
+    tool.write_text(f"#!/bin/sh\n{script}\n")
+    tool.chmod(0o755)
+
+
+def test_accelerators_are_read_from_nvidia_smi_and_ixsmi_on_path(tmp_path, monkeypatch):
+    fake_tool(tmp_path, "nvidia-smi", """[ "$1" = "--query-gpu=name,driver_version,memory.total" ] || exit 3
+echo 'NVIDIA H200, 570.124.06, 143771'
+echo 'NVIDIA H200, 570.124.06, [N/A]'""")
+    fake_tool(tmp_path, "ixsmi", "echo 'Iluvatar BI-V150, 4.1.3, 32768'")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    devices, problems = environment.accelerators()
+    assert problems == []
+    assert devices == [
+        {"name": "NVIDIA H200", "driver": "570.124.06", "memory_mib": 143771, "source": "nvidia-smi"},
+        {"name": "NVIDIA H200", "driver": "570.124.06", "memory_mib": None, "source": "nvidia-smi"},
+        {"name": "Iluvatar BI-V150", "driver": "4.1.3", "memory_mib": 32768, "source": "ixsmi"}]
+    assert environment.machine()["accelerators"] == devices
+
+
+def test_a_machine_without_an_smi_tool_has_no_accelerators_and_no_problem(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert environment.accelerators() == ([], [])
+    record = environment.machine()
+    assert record["accelerators"] == [] and "accelerator_problems" not in record
+
+
+def test_an_smi_tool_that_fails_lists_no_device_and_says_why_in_one_line(tmp_path, monkeypatch):
+    fake_tool(tmp_path, "nvidia-smi", "echo \"NVIDIA-SMI has failed because it couldn't communicate with the "
+                                      "NVIDIA driver.\"; exit 9")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    record = environment.machine()
+    assert record["accelerators"] == []
+    assert record["accelerator_problems"] == [
+        "nvidia-smi: exited 9: NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver."]
+
+
+def test_lines_an_smi_tool_prints_that_are_not_its_csv_are_named_not_counted(tmp_path, monkeypatch):
+    fake_tool(tmp_path, "ixsmi", "echo 'Iluvatar MR-V100, 3.4.0, 32768'; echo 'garbage'")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    devices, problems = environment.accelerators()
+    assert [d["name"] for d in devices] == ["Iluvatar MR-V100"]
+    assert problems == ["ixsmi: expected 'name, driver_version, memory.total', got 'garbage'"]
+
+
+def test_an_smi_tool_that_hangs_is_given_up_after_the_timeout(tmp_path, monkeypatch):
+    fake_tool(tmp_path, "nvidia-smi", "exec sleep 5")
+    monkeypatch.setenv("PATH", str(tmp_path) + ":/bin:/usr/bin")
+    monkeypatch.setattr(environment, "SMI_TIMEOUT_S", 0.2)
+    devices, (problem,) = environment.accelerators()
+    assert devices == [] and problem.startswith("nvidia-smi: could not run:") and "timed out" in problem

@@ -143,3 +143,9 @@ def test_a_cold_plan_times_the_first_call_with_nothing_run_before_it():
 def test_a_cold_plan_cannot_ask_for_warm_up_or_duration():
     with pytest.raises(WidedeepError, match="a cold plan times the first calls"):
         TimingPlan(warmup_s=0.0, min_warmup_rounds=1, min_rounds=1, min_duration_s=0.0, cold=True)
+
+
+def test_a_timing_gives_every_round_in_order_to_the_nanosecond():
+    timing = Timing(np.array([1.2345678912e-3, 2e-3, 0.5e-3]), batch_size=8)
+    assert timing.round_seconds() == [0.001234568, 0.002, 0.0005]
+    assert timing.batch_size / np.median(timing.round_seconds()) == pytest.approx(timing.samples_per_s)

@@ -92,3 +92,44 @@ def test_a_failure_message_names_the_worst_rows_and_the_tolerance_that_would_pas
     assert message.startswith("FAIL (2 of 400 elements)")
     assert "needs atol >= 0.02" in message and "p99" in message
     assert "worst rows:\n  row 42: actual" in message
+
+
+def test_the_error_histogram_bins_every_nonzero_error_on_log10_edges_and_counts_zeros_apart():
+    expected = probabilities(np.linspace(0.1, 0.9, 100))
+    actual = expected.copy()
+    actual[:10, 1] += 3e-7  # 10 small errors
+    actual[10:13, 0] -= 2e-3  # 3 large ones
+    histogram = compare(actual, expected, atol=1e-2).histogram
+    edges, counts = np.array(histogram.edges), np.array(histogram.counts)
+    assert len(edges) == len(counts) + 1 and np.all(np.diff(edges) > 0)
+    # log10-spaced: 5 bins a decade, from the decade below the smallest error to the one above the largest
+    assert np.allclose(np.diff(np.log10(edges)), 0.2) and edges[0] <= 3e-7 and edges[-1] >= 2e-3
+    assert histogram.zeros == 200 - 13 and histogram.nonfinite == 0 and histogram.unit == "absolute error"
+    assert counts.sum() + histogram.zeros == 200
+    small, large = (np.searchsorted(edges, error, side="right") - 1 for error in (3e-7, 2e-3))
+    assert counts[small] == 10 and counts[large] == 3 and counts.sum() == 13
+
+
+def test_histograms_of_different_comparisons_share_their_bin_edges():
+    expected = probabilities([0.2, 0.4, 0.6])
+    wide = compare(expected + [[1e-8, -1e-8], [0, 0], [1e-3, -1e-3]], expected, atol=1.0).histogram
+    narrow = compare(expected + [[1e-6, -1e-6], [0, 0], [1e-5, -1e-5]], expected, atol=1.0).histogram
+    assert set(np.round(np.log10(narrow.edges), 9)) <= set(np.round(np.log10(wide.edges), 9))
+
+
+def test_identical_outputs_have_no_bins_only_zeros_and_nan_counts_as_nonfinite():
+    expected = probabilities([0.1, 0.5, 0.9])
+    same = compare(expected.copy(), expected, atol=0.0).histogram
+    assert same.edges == [] and same.counts == [] and same.zeros == 6
+    broken = expected.copy()
+    broken[1, 1] = np.nan
+    histogram = compare(broken, expected, atol=1.0).histogram
+    assert histogram.nonfinite == 1 and histogram.zeros == 5 and histogram.counts == []
+
+
+def test_a_comparison_as_a_dict_carries_its_histogram_as_json():
+    import json
+
+    expected = probabilities([0.1, 0.5])
+    saved = json.loads(json.dumps(compare(expected + 1e-6, expected, atol=1.0).as_dict()))
+    assert sum(saved["histogram"]["counts"]) + saved["histogram"]["zeros"] == saved["elements"] == 4

@@ -185,3 +185,29 @@ def test_table_shows_measured_threshold_and_why_a_gate_did_not_run():
     assert lines[0].split()[:2] == ["gate", "measured"]
     assert "0.79" in lines[1] and lines[1].endswith("PASS")
     assert lines[2].endswith("NOT RUN: tensorrt not importable")
+
+
+def test_junit_properties_carry_each_gates_verdict_measured_value_threshold_unit_and_method():
+    passed = gates.evaluate("perf x/b1024: samples/s >= profile minimum", 41234.56789, ">=", 20000.0,
+                            unit="samples/s", method="median of 20 rounds")
+    failed = gates.evaluate("accuracy x: Top-1 >= profile floor", 0.7012, ">=", 0.745, method="whole eval set")
+    assert gates.junit_properties([passed, failed], {"perf x/b1024: paired ratio": "no TF original"}) == [
+        ("gate: perf x/b1024: samples/s >= profile minimum",
+         "PASS: measured 41234.6 >= threshold 20000 samples/s; method: median of 20 rounds"),
+        ("gate: accuracy x: Top-1 >= profile floor",
+         "FAIL: measured 0.7012 >= threshold 0.745; method: whole eval set"),
+        ("gate: perf x/b1024: paired ratio", "NOT RUN: no TF original")]
+
+
+def test_the_book_gives_the_gates_one_test_recorded_and_nothing_recorded_before_it():
+    book = GateBook()
+    earlier = gates.evaluate("earlier", 1.0, ">=", 0.5)
+    book.record(earlier)
+    book.could_not_run("ratio", "no peer yet")
+    mark = book.mark()
+    assert book.recorded_since(mark) == []
+    again = gates.evaluate("earlier", 0.2, ">=", 0.5)  # evaluated again by this test: it is this test's
+    book.record(again, gates.evaluate("new", 3.0, "<=", 4.0, unit="ms"))
+    book.could_not_run("other", "no TF original")
+    assert [name for name, _ in book.recorded_since(mark)] == ["gate: earlier", "gate: new", "gate: other"]
+    assert book.recorded_since(mark)[0][1].startswith("FAIL: measured 0.2 >= threshold 0.5")

@@ -1,8 +1,10 @@
 """The conformance suite run as a user runs it (pytest in a subprocess) on a model and eval set the
 project has never seen: its Top-1 equals an independent computation, a weak model fails with the gate
-named, perf writes the benchmark JSON, and under xdist every engine is built once."""
+named, perf writes the benchmark JSON and every timed round to the report, parity its error histogram, JUnit
+carries every gate's numbers, and under xdist every engine is built once."""
 
 import json
+import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
@@ -52,11 +54,18 @@ def independent_top1(weights, eval_csv):
     return float(np.mean((p1 > 0.5).astype(np.int64) == tensors.labels[:rows])), rows
 
 
+def junit_gates(junit_xml) -> dict[str, tuple[str, str]]:
+    """The gate properties of a JUnit XML: "gate: NAME" -> (the test case's name, the property's value)."""
+    return {prop.get("name"): (case.get("name"), prop.get("value"))
+            for case in ET.parse(junit_xml).getroot().iter("testcase")
+            for prop in case.iter("property") if prop.get("name").startswith("gate: ")}
+
+
 def test_reported_top1_equals_an_independent_computation(unseen, tmp_path, run_suite):
-    report = tmp_path / "report.json"
+    report, junit = tmp_path / "report.json", tmp_path / "junit.xml"
     done = run_suite("-m", "accuracy", "--wd-saved-model", str(unseen["model"]),
                      "--wd-eval-csv", str(unseen["eval_csv"]), "--wd-profile", str(unseen["profile"]),
-                     "--wd-report", str(report))
+                     "--wd-report", str(report), "--junitxml", str(junit))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     saved = json.loads(report.read_text())
     expected, rows = independent_top1(unseen["weights"], unseen["eval_csv"])
@@ -65,6 +74,17 @@ def test_reported_top1_equals_an_independent_computation(unseen, tmp_path, run_s
         assert round(saved["accuracy"][case]["top1"], 5) == round(expected, 5)
     assert "widedeep_bench gates" in done.stdout and "Top-1 >= profile floor" in done.stdout
     assert saved["passed"] is True and saved["versions"]["onnxruntime"] and saved["machine"]["cpu"]
+    assert saved["report_version"] == 3 and isinstance(saved["machine"]["accelerators"], list)
+    # JUnit carries each gate's verdict, measured value, threshold and method, on the test case that judged it.
+    properties = junit_gates(junit)
+    judged = [gate for gate in saved["gates"] if gate["status"] in ("PASS", "FAIL")]  # not the deselected ones
+    assert set(properties) == {f"gate: {gate['name']}" for gate in judged} and len(judged) >= 6
+    for gate in judged:
+        case, value = properties[f"gate: {gate['name']}"]
+        assert case == ("test_tf_original_accuracy" if "tensorflow-fp32" in gate["name"]
+                        else "test_engine_accuracy[onnxruntime-fp32]")
+        assert value.startswith(f"{gate['status']}: measured {gate['measured']:.6g} {gate['op']} "
+                                f"threshold {gate['threshold']:.6g}") and value.endswith(f"; method: {gate['method']}")
 
 
 def test_a_model_below_the_floor_fails_the_run_with_the_gate_named(unseen, tmp_path, run_suite, run_report):
@@ -82,11 +102,12 @@ def test_a_model_below_the_floor_fails_the_run_with_the_gate_named(unseen, tmp_p
 
 
 def test_perf_writes_samples_per_second_per_backend_and_batch(unseen, tmp_path, run_suite):
-    bench = tmp_path / "bench.json"
+    bench, report = tmp_path / "bench.json", tmp_path / "report.json"
     done = run_suite("-m", "perf", "--wd-saved-model", str(unseen["model"]),
                      "--wd-eval-csv", str(unseen["eval_csv"]), "--wd-profile", str(unseen["profile"]),
                      "--wd-backend", "onnxruntime", "--wd-batch-sizes", "256,1024", "--wd-perf-rounds", "5",
-                     "--wd-perf-warmup", "1", "--wd-perf-duration", "0.2", "--benchmark-json", str(bench))
+                     "--wd-perf-warmup", "1", "--wd-perf-duration", "0.2", "--benchmark-json", str(bench),
+                     "--wd-report", str(report))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     measured = {(b["extra_info"]["backend"], b["extra_info"]["precision"], b["extra_info"]["batch_size"]):
                 b for b in json.loads(bench.read_text())["benchmarks"]}
@@ -106,16 +127,32 @@ def test_perf_writes_samples_per_second_per_backend_and_batch(unseen, tmp_path, 
     # The null runner measures the harness alone: it must be far faster than a real engine.
     assert measured[("null", "fp32", 1024)]["extra_info"]["samples_per_s"] > \
         5 * measured[("onnxruntime", "fp32", 1024)]["extra_info"]["samples_per_s"]
+    # The report keeps every timed round of every case, the TF original's and the null runner's included:
+    # their median gives back samples/s, and they are pytest-benchmark's rounds (to the nanosecond).
+    throughput = json.loads(report.read_text())["throughput"]
+    assert set(throughput) == {f"{backend}-fp32/b{batch}" for backend in ("tensorflow", "onnxruntime", "null")
+                               for batch in (256, 1024)}
+    for case, t in throughput.items():
+        assert len(t["round_seconds"]) == t["rounds"] and min(t["round_seconds"]) > 0
+        assert t["samples_per_s"] == pytest.approx(t["batch_size"] / np.median(t["round_seconds"]), rel=1e-5)
+        entry = measured[(t["backend"], "fp32", t["batch_size"])]
+        assert t["round_seconds"] == pytest.approx(entry["stats"]["data"], abs=1e-9)
+        assert "round_seconds" not in entry["extra_info"]  # pytest-benchmark's JSON has them once, as its data
 
 
 def test_xdist_run_passes_and_builds_each_engine_once(unseen, tmp_path, run_suite):
     pytest.importorskip("openvino")
-    cache = tmp_path / "cache"
+    cache, junit = tmp_path / "cache", tmp_path / "junit.xml"
     done = run_suite("-n", "2", "-m", "parity or accuracy or perf", "--wd-saved-model", str(unseen["model"]),
                      "--wd-eval-csv", str(unseen["eval_csv"]), "--wd-profile", str(unseen["profile"]),
                      "--wd-backend", "onnxruntime,openvino", "--wd-precision", "fp32",
-                     "--wd-batch-sizes", "512,1024", cache=cache)
+                     "--wd-batch-sizes", "512,1024", "--junitxml", str(junit), cache=cache)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    # The gates' JUnit properties travel from the workers with their tests' reports.
+    properties = junit_gates(junit)
+    assert properties["gate: parity openvino-fp32/b512 vs tensorflow: smallest atol that passes"][1].startswith(
+        "PASS: measured ")
+    assert properties["gate: accuracy openvino-fp32: Top-1 >= profile floor"][0] == "test_engine_accuracy[openvino-fp32]"
     assert "perf tests are skipped under pytest-xdist" in done.stdout
     builds = [json.loads(line) for line in (cache / "builds.log").read_text().splitlines()]
     assert sorted(b["runner"] for b in builds) == ["onnxruntime", "openvino"]
@@ -137,6 +174,10 @@ def test_saved_reference_checks_an_engine_without_the_tf_original(unseen, tmp_pa
     parity = json.loads(report.read_text())["parity"]
     assert set(parity) == {"onnxruntime-fp16/b1024 vs tensorflow", "onnxruntime-fp16/b1024 vs onnxruntime-fp32"}
     assert all(0 < p["max_abs"] <= 5e-3 for p in parity.values())
+    for p in parity.values():  # the error distribution, every element in a log10 bin or counted as exactly 0
+        histogram = p["histogram"]
+        assert sum(histogram["counts"]) + histogram["zeros"] == p["elements"] == 2 * 1024
+        assert len(histogram["edges"]) == len(histogram["counts"]) + 1 and histogram["edges"][-1] >= p["max_abs"]
     # Without the TF original, the relative perf gate cannot be judged: it is NOT RUN and fails the run.
     # --wd-allow-missing lists it as NOT RUN, but a run whose every engine gate went unjudged still fails.
     perf_args = ["-m", "perf", "--wd-onnx", str(converted), "--wd-eval-csv", str(unseen["eval_csv"]),
@@ -146,9 +187,14 @@ def test_saved_reference_checks_an_engine_without_the_tf_original(unseen, tmp_pa
     assert perf.returncode == 1, perf.stdout[-3000:]
     assert "NOT RUN: the relative gate needs the TF original timed in the same rounds: no TF original in this run" \
         in perf.stdout
-    allowed = run_suite(*perf_args, "--wd-allow-missing", "--wd-report", str(report),
+    junit = tmp_path / "junit.xml"
+    allowed = run_suite(*perf_args, "--wd-allow-missing", "--wd-report", str(report), "--junitxml", str(junit),
                         cache=tmp_path / "cache-b")
     assert allowed.returncode == 1 and "no engine gate was evaluated" in allowed.stdout, allowed.stdout[-3000:]
+    ((case, value),) = junit_gates(junit).values()  # the gate its test could not judge, and why
+    assert case == "test_throughput[onnxruntime-fp32-b1024]"
+    assert value.startswith("NOT RUN: the relative gate needs the TF original timed in the same rounds: "
+                            "no TF original in this run")
     saved = json.loads(report.read_text())
     assert saved["passed"] is False and [g["status"] for g in saved["gates"] if g["name"].startswith("perf")] == \
         ["NOT RUN"]

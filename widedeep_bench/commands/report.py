@@ -47,7 +47,7 @@ def _rows(saved: dict, path: Path) -> list[gate_rules.GateRow]:
         except (KeyError, TypeError, ValueError) as exc:
             from widedeep_bench.errors import WidedeepError
 
-            raise WidedeepError(f"{path}: gates[{index}] is not a gate of a report_version 2 report ({exc!r})") from exc
+            raise WidedeepError(f"{path}: gates[{index}] is not a gate of a report_version 2 or 3 report ({exc!r})") from exc
     return rows
 
 
