@@ -63,8 +63,8 @@ def comparison_lines(comparison) -> list[str]:
     c = comparison
     lines = [f"compare {c.new_source} ({c.new_machine}) with base {c.base_source} ({c.base_machine})"]
     if c.machine_differences:
-        lines.append(f"WARNING: reports from different machines; these fields differ: {', '.join(c.machine_differences)}; a change in speed "
-                     f"may be the machine's")
+        lines.append(f"WARNING: reports from different machines; these fields differ: "
+                     f"{', '.join(c.machine_differences)}; a change in speed may be the machine's")
     lines += [f"note: {note}" for note in c.notes]
     lines += [f"versions: {change}" for change in c.version_changes]
     lines.append(f"throughput (median samples/s of the rounds; one-sided Mann-Whitney U at alpha {c.alpha:g}; "

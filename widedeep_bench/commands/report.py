@@ -49,7 +49,8 @@ def run(args) -> dict:
         lines = summary_lines(verdict, saved.get("accuracy") or {}, saved.get("throughput") or {},
                               saved.get("scenarios") or {}, saved.get("precision") or {}, context.get("calibration"))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise WidedeepError(f"{args.report}: its accuracy, throughput, scenario, precision or calibration section is not a report's ({exc!r})") from exc
+        raise WidedeepError(f"{args.report}: its accuracy, throughput, scenario, precision or calibration section is "
+                            f"not a report's ({exc!r})") from exc
     print(f"report {args.report}: widedeep-bench {saved.get('widedeep_bench_version', '?')}, created "
           f"{saved.get('created', '?')}, commit {saved.get('git_commit') or '?'}, "
           f"machine {machine_of(saved).get('cpu', '?')}")

@@ -55,7 +55,7 @@ def check_report(saved: object, source: str) -> None:
         raise WidedeepError(f"{source}: 'problems' is not a list of strings")
     gate_rows(saved, source)
     for section in ("accuracy", "parity", "throughput", "scenarios", "precision", "context", "versions"):
-        if not isinstance(saved.get(section) or {}, dict):
+        if not isinstance(saved.get(section, {}), (dict, type(None))):
             raise WidedeepError(f"{source}: '{section}' is not a table (expected case -> figures)")
     for case, figures in (saved.get("throughput") or {}).items():
         _check_throughput(figures, f"{source}: throughput[{case!r}]")

@@ -4,6 +4,7 @@ GitLab job reports, a pull request comment): the gate table first, then the figu
 from __future__ import annotations
 
 from widedeep_bench import gates as gate_rules
+from widedeep_bench.reporting.fleet import fleet_rows
 from widedeep_bench.reporting.load import case_order, gate_rows, machine_label, machine_of
 from widedeep_bench.suite.results import scenario_lines
 
@@ -81,7 +82,8 @@ def _accuracy(report: dict) -> list[str]:
                      "-" if m.get("logloss") is None else f"{m['logloss']:.5f}", m.get("rows", "-")))
     return ["## Accuracy against the all-negative baseline", "",
             "The all-negative baseline predicts no click for every row: its Top-1 is 1 - positive rate, its AUC 0.5.",
-            ""] + table(("Engine", "Top-1", "all-negative Top-1", "Top-1 over baseline", "AUC", "log loss", "rows"), rows)
+            ""] + table(("Engine", "Top-1", "all-negative Top-1", "Top-1 over baseline", "AUC", "log loss", "rows"),
+                        rows)
 
 
 def _parity(report: dict) -> list[str]:
@@ -121,8 +123,6 @@ def _environment(report: dict) -> list[str]:
 
 def fleet_markdown(fleet: dict) -> str:
     """The fleet: its machines, then every perf case on every machine."""
-    from widedeep_bench.reporting.fleet import fleet_rows
-
     members = [(m["label"], m["source"], m["report"]["report_version"],
                 "yes" if m["report"].get("passed") is True else "**no**") for m in fleet["members"]]
     cases = [(r["case"], r["machine"], "-" if r["samples_per_s"] is None else f"{r['samples_per_s']:,.0f}",
@@ -140,9 +140,11 @@ def comparison_markdown(comparison) -> str:
     lines = [f"# widedeep-bench compare: {'no regression' if c.passed else 'REGRESSION'}", "",
              f"New `{c.new_source}` ({c.new_machine}) against base `{c.base_source}` ({c.base_machine}).", ""]
     if c.machine_differences:
-        lines += [f"> **Warning:** different machines: {', '.join(c.machine_differences)} differ.", ""]
+        lines += [f"> **Warning:** reports from different machines; these fields differ: "
+                  f"{', '.join(c.machine_differences)}.", ""]
     lines += [f"- {note}" for note in c.notes + [f"versions: {v}" for v in c.version_changes]]
-    lines += ["", f"## Throughput (one-sided Mann-Whitney U at alpha {c.alpha:g}, threshold {c.max_regression:.1%})", ""]
+    lines += ["", f"## Throughput (one-sided Mann-Whitney U at alpha {c.alpha:g}, threshold "
+                  f"{c.max_regression:.1%})", ""]
     lines += table(("Case", "base samples/s", "new samples/s", "change", "verdict"), [
         (t.case, "-" if t.base is None else f"{t.base:,.0f}", "-" if t.new is None else f"{t.new:,.0f}",
          "-" if t.change is None else f"{t.change:+.1%}", f"**{t.verdict}**" if t.regression else t.verdict)
