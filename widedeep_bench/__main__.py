@@ -16,7 +16,8 @@ from widedeep_bench.commands import QUIET_HELP, add_quiet_flag
 from widedeep_bench.errors import EXIT_GATE_FAILED, GatesFailed, WidedeepError
 
 # Each module registers its own subcommand; heavy imports stay inside their run() functions.
-COMMAND_MODULES = ("fetch", "prepare", "preprocess", "convert", "build", "bundle", "report", "test", "bench", "loadgen")
+COMMAND_MODULES = ("fetch", "prepare", "preprocess", "convert", "build", "bundle", "report", "compare", "merge", "test",
+                   "bench", "loadgen")
 PROG = "widedeep-bench"
 
 
