@@ -16,10 +16,15 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) install -c constraints.txt -e ".[all]"
 	touch $@
 
+# The run's pages are written whatever its verdict (a failed run is the one whose page gets read); make's exit
+# status is the run's.
 demo: install
 	$(VENV)/bin/widedeep-bench prepare
 	mkdir -p out
-	$(VENV)/bin/widedeep-bench test --wd-report out/report.json --benchmark-json out/benchmark.json
+	$(VENV)/bin/widedeep-bench test --wd-report out/report.json --benchmark-json out/benchmark.json; \
+	status=$$?; \
+	$(VENV)/bin/widedeep-bench -q report out/report.json --html out/report.html --markdown out/report.md > /dev/null; \
+	exit $$status
 
 # The self-test times each conformance perf case for at least 10 rounds (the suite's default is 20): at batch
 # 16384 a round takes about 0.5 s beside the TF original's, and the 1-second minimum already holds at the

@@ -72,6 +72,17 @@ def test_a_version_2_report_draws_what_it_has_and_says_what_it_did_not_record():
     assert "<dt>accelerators</dt><dd><code>not recorded in this report (version 2)</code>" in page
 
 
+def test_a_bit_exact_engine_has_no_error_to_draw_and_the_page_says_why():
+    report = sample_report()
+    case = sorted(report["parity"])[0]
+    elements = report["parity"][case]["elements"]
+    report["parity"][case]["histogram"] = {"edges": [], "counts": [], "zeros": elements, "nonfinite": 0,
+                                           "unit": "absolute error"}
+    page = report_html(report)
+    assert f"parity error distribution: {html.escape(case)}: nothing to draw: {elements} errors exactly 0, 0 not " \
+           f"finite" in page
+
+
 def test_a_report_of_no_perf_case_says_so_instead_of_drawing():
     report = sample_report()
     report["throughput"] = {}

@@ -45,3 +45,15 @@ def write_text_atomically(path, text: str) -> None:
 
     with atomic_file(Path(path)) as temporary:
         temporary.write_text(text)
+
+
+def html_pages(option: str = "--html"):
+    """``widedeep_bench.reporting.html``, or one line saying which extra brings matplotlib (its figures)."""
+    from widedeep_bench.errors import WidedeepError
+
+    try:
+        from widedeep_bench.reporting import html
+    except ImportError as exc:
+        raise WidedeepError(f"{option} draws its figures with matplotlib, which is not importable ({exc}): "
+                            f"pip install 'widedeep-bench[report]'") from exc
+    return html

@@ -25,10 +25,11 @@ def register(subparsers) -> None:
 
 
 def run(args) -> dict:
-    from widedeep_bench.commands import check_outputs, write_text_atomically
+    from widedeep_bench.commands import check_outputs, html_pages, write_text_atomically
     from widedeep_bench.reporting.fleet import fleet_rows, merge_reports
 
     check_outputs({"--out": args.out, "--html": args.html, "--markdown": args.markdown}, args.reports)
+    pages = html_pages() if args.html is not None else None
     fleet = merge_reports(args.reports)
     print("\n".join(fleet_lines(fleet_rows(fleet))))
     write_text_atomically(args.out, json.dumps(fleet, indent=2, sort_keys=True) + "\n")
@@ -36,10 +37,8 @@ def run(args) -> dict:
         from widedeep_bench.reporting.markdown import fleet_markdown
 
         write_text_atomically(args.markdown, fleet_markdown(fleet))
-    if args.html is not None:
-        from widedeep_bench.reporting.html import fleet_html
-
-        write_text_atomically(args.html, fleet_html(fleet))
+    if pages is not None:
+        write_text_atomically(args.html, pages.fleet_html(fleet))
     return {"out": str(args.out), "members": [member["label"] for member in fleet["members"]]}
 
 

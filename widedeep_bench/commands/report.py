@@ -34,12 +34,14 @@ def register(subparsers) -> None:
 
 
 def run(args) -> dict:
-    from widedeep_bench.commands import check_outputs
+    from widedeep_bench.commands import check_outputs, html_pages
     from widedeep_bench.errors import WidedeepError
     from widedeep_bench.reporting.load import gate_rows, load_report, machine_of
     from widedeep_bench.suite.results import summary_lines
 
     check_outputs({"--html": args.html, "--markdown": args.markdown}, [args.report])
+    if args.html is not None:
+        html_pages()
     saved = load_report(args.report)
     rows = gate_rows(saved, str(args.report))
     problems = saved.get("problems", [])
@@ -68,9 +70,9 @@ def _write_pages(saved: dict, args) -> None:
         write_text_atomically(args.markdown, report_markdown(saved))
         print(f"markdown: {args.markdown}")
     if args.html is not None:
-        from widedeep_bench.reporting.html import report_html
+        from widedeep_bench.commands import html_pages
 
-        write_text_atomically(args.html, report_html(saved))
+        write_text_atomically(args.html, html_pages().report_html(saved))
         print(f"html: {args.html}")
 
 

@@ -106,13 +106,19 @@ def _number(value: object) -> str:
     return _text(f"{value:,.6g}" if isinstance(value, float) else value)
 
 
+def _no_error_spread(histogram: dict) -> str:
+    """Why a recorded histogram draws nothing: every error exactly 0, or not finite (NaN / inf outputs)."""
+    return (f"nothing to draw: {histogram.get('zeros', 0)} errors exactly 0, {histogram.get('nonfinite', 0)} not "
+            f"finite")
+
+
 def _figures(report: dict, version: object) -> list[str]:
     """Each figure under its heading, or a note saying why it is absent (an old report, or nothing ran)."""
     throughput, parity = report.get("throughput") or {}, report.get("parity") or {}
     old = NOT_RECORDED.format(version=version)
     recorded_rounds = any("round_seconds" in t for t in throughput.values())
     parity_figures = [_figure(f"parity error distribution: {case}", plots.parity_svg(case, p), f"parity{i}",
-                              old if "histogram" not in p else "nothing to draw")
+                              old if "histogram" not in p else _no_error_spread(p["histogram"]))
                       for i, (case, p) in enumerate(sorted(parity.items()))]
     return [
         "<h2>Throughput against batch size</h2>",

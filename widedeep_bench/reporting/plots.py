@@ -56,11 +56,11 @@ def throughput_svg(throughput: dict) -> str | None:
     with matplotlib.rc_context(_RC):
         figure = _figure(7.5, 4.6)
         ax = figure.add_subplot()
-        for engine in sorted(by_engine, key=lambda e: (e in _REFERENCE_STYLE, e)):
+        for engine in sorted(by_engine, key=lambda e: (e in _REFERENCE_STYLE or e.startswith("null-"), e)):
             cases = sorted(by_engine[engine], key=lambda c: c["batch_size"])
             batches = np.array([c["batch_size"] for c in cases], dtype=float)
             rates = np.array([c["samples_per_s"] for c in cases], dtype=float)
-            style = _REFERENCE_STYLE.get(engine, {"marker": "o", "label": engine})
+            style = _REFERENCE_STYLE.get(engine) or _null_style(engine) or {"marker": "o", "label": engine}
             line, = ax.plot(batches, rates, linewidth=1.6, **style)
             spread = [_round_rates(c) for c in cases]
             if all(s is not None for s in spread):
@@ -78,6 +78,14 @@ def throughput_svg(throughput: dict) -> str | None:
         ax.set_title("Throughput against batch size (whiskers: slowest and fastest round)")
         figure.legend(fontsize=8, loc="outside lower center", ncols=2)
     return svg_of(figure)
+
+
+def _null_style(engine: str) -> dict | None:
+    """The null runner asked for another precision (it computes nothing, so it is the harness's ceiling too):
+    drawn like null-fp32, labelled with its precision."""
+    if not engine.startswith("null-"):
+        return None
+    return {**_REFERENCE_STYLE[NULL_RUNNER], "label": f"null runner, {engine.removeprefix('null-')} (the harness's ceiling)"}
 
 
 def _round_rates(case: dict) -> np.ndarray | None:
@@ -108,7 +116,7 @@ def parity_svg(case: str, parity: dict) -> str | None:
     """ByteMLPerf's "Diff Dist": counts of absolute errors in log10-spaced bins against the reference
     (log-log), with the tolerance (atol) drawn as a vertical line; ``None`` without a histogram."""
     histogram = parity.get("histogram")
-    if not histogram:
+    if not histogram or not histogram.get("counts"):  # absent (version 2), or every error exactly 0 / not finite
         return None
     edges, counts = np.asarray(histogram["edges"], dtype=float), np.asarray(histogram["counts"], dtype=float)
     with matplotlib.rc_context(_RC):
