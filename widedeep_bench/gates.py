@@ -383,6 +383,13 @@ class GateBook:
         return junit_properties([r for name, r in self._results.items() if results.get(name) is not r],
                                 {name: why for name, why in self.not_run.items() if not_run.get(name) != why})
 
+    def unjudged_properties(self, nodeid: str, why: str) -> list[tuple[str, str]]:
+        """The selected gates planned for test ``nodeid`` that it neither evaluated nor marked as not run (it
+        failed, errored or was skipped first), as NOT RUN JUnit properties saying ``why``."""
+        return junit_properties([], {name: why for name, gate in self.planned.items()
+                                     if gate.nodeid == nodeid and gate.selected and name not in self._results
+                                     and name not in self.not_run})
+
     def could_not_run(self, name: str, why: str) -> None:
         if name not in self._results:
             self.not_run[name] = why

@@ -294,6 +294,10 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if report.failed and call.excinfo is not None and call.excinfo.errisinstance(WidedeepError):
         report.longrepr = f"widedeep_bench: {call.excinfo.value}"
+    if (report.failed or report.skipped) and getattr(item.config, "widedeep_config", None) is not None:
+        # The gates this test was to judge and never reached: NOT RUN on its JUnit case, with why.
+        report.user_properties = [*report.user_properties, *item.config.widedeep_results.gates.unjudged_properties(
+            item.nodeid, outcome_reason(report))]
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -318,14 +322,19 @@ class _OutcomeRecorder:
     def pytest_runtest_logreport(self, report):
         if report.passed or report.nodeid in self.results.outcomes:
             return
-        if report.skipped:
-            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-            self.results.outcomes[report.nodeid] = reason.removeprefix("Skipped: ")
-            return
-        crash = getattr(report.longrepr, "reprcrash", None)
-        message = (crash.message if crash is not None else str(report.longrepr)).strip().splitlines() or ["?"]
-        stage = "failed" if report.when == "call" else f"error in {report.when}"
-        self.results.outcomes[report.nodeid] = f"{stage}: {message[0]}"
+        self.results.outcomes[report.nodeid] = outcome_reason(report)
+
+
+def outcome_reason(report) -> str:
+    """Why a test did not run to the end, in one line: its skip reason, or "failed: ..." / "error in setup: ...".
+    """
+    if report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        return reason.removeprefix("Skipped: ")
+    crash = getattr(report.longrepr, "reprcrash", None)
+    message = (crash.message if crash is not None else str(report.longrepr)).strip().splitlines() or ["?"]
+    stage = "failed" if report.when == "call" else f"error in {report.when}"
+    return f"{stage}: {message[0]}"
 
 
 # --- session fixtures -------------------------------------------------------------------------

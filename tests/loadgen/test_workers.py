@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from widedeep_bench.errors import WidedeepError
 from widedeep_bench.loadgen import job, logs
 from widedeep_bench.loadgen.scenarios import ScenarioSettings, run_scenario
 from widedeep_bench.loadgen.sut import SampleLibrary
-from widedeep_bench.loadgen.workers import DEVICE_VARIABLE, InstanceSpec, ProcessInstance
+from widedeep_bench.loadgen.workers import DEVICE_VARIABLE, InstanceSpec, ProcessInstance, visible_device
 
 from .runners import SigmoidRunner
 
@@ -26,6 +27,15 @@ class RaisingRunner(SigmoidRunner):
     def infer_impl(self, feeds):
         if next(iter(feeds.values())).shape[0] == 7 * 26:
             raise RuntimeError("no batches of seven here")
+        return super().infer_impl(feeds)
+
+
+class HangingRunner(SigmoidRunner):
+    """Never answers a batch of 7 samples, as a runtime stuck in a device call."""
+
+    def infer_impl(self, feeds):
+        if next(iter(feeds.values())).shape[0] == 7 * 26:
+            time.sleep(3600)
         return super().infer_impl(feeds)
 
 
@@ -107,6 +117,22 @@ def test_a_worker_that_dies_is_named_with_its_exit_code(start_workers, tensors):
         library.close()
 
 
+def test_a_worker_silent_past_the_batch_timeout_is_stopped_and_named(start_workers, tensors, monkeypatch):
+    monkeypatch.setattr("widedeep_bench.loadgen.workers.BATCH_TIMEOUT_S", 1.0)
+    (worker,) = start_workers(HangingRunner)
+    library = SampleLibrary(tensors)
+    library.share()
+    try:
+        worker.bind(library)
+        with pytest.raises(WidedeepError, match=r"^sigmoid-test instance 0 \(worker process, pid \d+\) was silent for 1 s "
+                                                r"while answering a batch of 7; stopped it$"):
+            worker.clicks(np.arange(7))
+        worker.process.join(timeout=10)
+        assert not worker.process.is_alive()
+    finally:
+        library.close()
+
+
 def test_a_worker_whose_runner_cannot_start_raises_the_reason(start_workers):
     with pytest.raises(WidedeepError, match=r"instance 0 \(worker process, pid \d+\): cannot start its runner: "
                                             r"RuntimeError: the runtime is not installed in this worker$"):
@@ -119,13 +145,24 @@ def test_a_batch_larger_than_the_workers_buffer_is_refused(start_workers, tensor
         worker.clicks(np.arange(17))
 
 
-def test_one_worker_per_device_each_seeing_only_its_device():
+def test_one_worker_per_device_each_seeing_only_its_device(monkeypatch):
+    monkeypatch.delenv(DEVICE_VARIABLE, raising=False)
     with job.Instances("null", "fp32", None, devices=("3", "5"), max_batch=64) as members:
         seen = [member.describe() for member in members]
     assert [m["device"] for m in seen] == ["3", "5"]
     assert [m["device_visible"] for m in seen] == ["3", "5"]  # the worker's CUDA_VISIBLE_DEVICES
     assert len({m["pid"] for m in seen}) == 2
     assert os.environ.get(DEVICE_VARIABLE) != "3"  # this process is untouched
+
+
+def test_a_job_given_a_subset_of_devices_pins_each_worker_to_its_own_entry(monkeypatch):
+    # A scheduler gave this job GPUs 2 and 3, which it sees as 0 and 1: worker 1 must see GPU 3, not GPU 1.
+    monkeypatch.setenv(DEVICE_VARIABLE, "2,3")
+    with job.Instances("null", "fp32", None, devices=("0", "1"), max_batch=64) as members:
+        seen = [member.describe() for member in members]
+    assert [(m["device"], m["device_visible"]) for m in seen] == [("0", "2"), ("1", "3")]
+    with pytest.raises(WidedeepError, match=r"device 2: this process sees 2 device\(s\) \(CUDA_VISIBLE_DEVICES=2,3\)"):
+        visible_device("2")
 
 
 def test_devices_and_a_conflicting_instance_count_or_threads_are_refused():

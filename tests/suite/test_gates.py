@@ -211,3 +211,14 @@ def test_the_book_gives_the_gates_one_test_recorded_and_nothing_recorded_before_
     book.could_not_run("other", "no TF original")
     assert [name for name, _ in book.recorded_since(mark)] == ["gate: earlier", "gate: new", "gate: other"]
     assert book.recorded_since(mark)[0][1].startswith("FAIL: measured 0.2 >= threshold 0.5")
+
+
+def test_a_test_that_failed_before_judging_gives_its_unjudged_selected_gates_as_not_run_properties():
+    book = GateBook()
+    for name, nodeid, selected in (("judged", "t[a]", True), ("never reached", "t[a]", True),
+                                   ("deselected", "t[a]", False), ("said why", "t[a]", True),
+                                   ("another test's", "t[b]", True)):
+        book.plan(PlannedGate(name, nodeid, selected=selected, engine=True))
+    book.record(gates.evaluate("judged", 1.0, ">=", 0.5))
+    book.could_not_run("said why", "no TF original")
+    assert book.unjudged_properties("t[a]", "failed: boom") == [("gate: never reached", "NOT RUN: failed: boom")]

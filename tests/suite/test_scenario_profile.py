@@ -72,7 +72,8 @@ def test_an_unknown_key_is_refused_with_the_schemas_keys(tmp_path):
      "instance_kind = 'fibers': expected an instance kind, one of ['threads', 'processes']"),
     (OFFLINE + 'devices = "0,0"\n', "devices = '0,0': expected 'all' or distinct device indices such as 0,1"),
     (OFFLINE + 'devices = "gpu1"\n', "devices = 'gpu1': expected 'all' or distinct device indices such as 0,1"),
-    (OFFLINE + 'devices = "all"\ninstances = 2\n', "devices: one worker process per device: give neither instances"),
+    (OFFLINE + 'devices = "all"\ninstances = 2\n', "devices: one worker process per device: give neither an "
+                                                     "instance count nor thread instances with devices"),
     (OFFLINE + 'devices = "all"\ninstance_kind = "threads"\n', "devices: one worker process per device"),
     (OFFLINE.replace("min_samples_per_s = 50000\n", ""), "needs min_samples_per_s or accuracy_tier (or both)"),
     (OFFLINE.replace('backend = "onnxruntime"\n', ""), "missing ['backend']"),

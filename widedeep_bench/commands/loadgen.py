@@ -110,9 +110,11 @@ def check(args):
     if args.devices is not None:
         from widedeep_bench.loadgen.job import resolve_devices
 
-        if args.instances is not None or args.instance_kind == "threads":
-            raise WidedeepError("--devices makes one worker process per device: do not give --instances or "
-                                "--instance-kind threads with it")
+        from widedeep_bench.loadgen.workers import devices_conflict
+
+        conflict = devices_conflict(args.instances is not None, args.instance_kind)
+        if conflict:
+            raise WidedeepError(f"--devices {args.devices}: {conflict} (--instances, --instance-kind threads)")
         args.devices = resolve_devices(args.backend, options, args.devices)
     if args.calibration_csv is not None:
         refuse_unneeded("--calibration-csv", args.precision)

@@ -25,6 +25,7 @@ from widedeep_bench.onnx_roles import Roles
 from widedeep_bench.precision import PrecisionEvidence, onnx_evidence
 
 CPU = "CPUExecutionProvider"
+CUDA_PROVIDERS = {"CUDAExecutionProvider", "TensorrtExecutionProvider"}  # they run on the CUDA_VISIBLE_DEVICES
 # Blocked-layout (NCHWc) rewrites are CPU-model specific and only touch convolutions, which this
 # model has none of; disabling them keeps the saved artifact valid on any x86 machine.
 DISABLED_OPTIMIZERS = ["NchwcTransformer"]
@@ -75,9 +76,9 @@ class OnnxruntimeRunner(CompiledRunner):
 
     @classmethod
     def accelerator_count(cls, options) -> int | None:
-        """On the CPU unless a provider other than the CPU's is asked for; then the CUDA devices cuda-python or
-        torch count, 0 where neither is installed."""
-        if all(provider == CPU for provider in options.providers):
+        """The CUDA devices cuda-python or torch count (0 where neither is installed) when a CUDA or TensorRT
+        provider is asked for; None otherwise (the CPU, or a provider CUDA_VISIBLE_DEVICES does not steer)."""
+        if not set(options.providers) & CUDA_PROVIDERS:
             return None
         return cuda_device_count()
 

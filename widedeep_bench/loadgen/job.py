@@ -23,7 +23,7 @@ from widedeep_bench.loadgen import logs
 from widedeep_bench.loadgen.scenarios import (PEAK_TRIES, ScenarioResult, ScenarioSettings, compliance, find_peak,
                                               run_scenario, settings_of_gate)
 from widedeep_bench.loadgen.workers import (DEFAULT_KIND, DEVICES_EXPECTED, KINDS, InstanceSpec, LocalInstance,
-                                            ProcessInstance, parse_devices)
+                                            ProcessInstance, devices_conflict, parse_devices, visible_device)
 from widedeep_bench.progress import say
 
 NULL = "null"
@@ -54,10 +54,9 @@ class Instances:
         if kind is not None and kind not in KINDS:
             raise WidedeepError(f"instance kind {kind!r}: expected one of {list(KINDS)}")
         if devices is not None:
-            if kind == "threads" or (count is not None and count != len(devices)):
-                raise WidedeepError(f"devices {','.join(devices)}: one worker process per device, so "
-                                    f"{len(devices)} process instance(s); got {count or 'default'} instance(s) "
-                                    f"as {kind or 'default kind'}")
+            conflict = devices_conflict(count is not None, kind)
+            if conflict:
+                raise WidedeepError(f"devices {','.join(devices)}: {conflict}")
             kind, count = "processes", len(devices)
         self.kind = kind or DEFAULT_KIND
         self.devices = devices
@@ -93,7 +92,8 @@ class Instances:
         side (a build is made once, under the engine store's lock)."""
         for number in range(self.count):
             device = None if self.devices is None else self.devices[number]
-            spec = InstanceSpec(self.backend, self.model, self.options, self.store, device)
+            spec = InstanceSpec(self.backend, self.model, self.options, self.store, device,
+                                visible=None if device is None else visible_device(device))
             instance = ProcessInstance(spec, number, self.options.max_batch)
             self._stack.callback(instance.close)
             instance.launch()

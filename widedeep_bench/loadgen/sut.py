@@ -93,6 +93,7 @@ class SystemUnderTest:
         self.max_batch, self.max_wait_s = max_batch, max_wait_ms / 1000.0
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.errors: list[str] = []
+        self._failed: set = set()  # instances that failed a batch
         self.batches = 0
         self.samples = 0
         self._threads: list[threading.Thread] = []
@@ -208,7 +209,10 @@ class SystemUnderTest:
             responses = self.responses(instance, pool, ids, indices)
         except Exception as exc:  # noqa: BLE001 - recorded and raised after LoadGen returns; never swallowed
             self.errors.append(f"{instance.name}: {type(exc).__name__}: {exc}")
-            print(f"widedeep_bench: {instance.name} failed a batch under LoadGen: {exc}", file=sys.stderr)
+            if instance not in self._failed:  # once per instance: a dead worker fails every batch sent to it
+                self._failed.add(instance)
+                print(f"widedeep_bench: {instance.name} failed a batch under LoadGen (its later failures are "
+                      f"counted, not shown): {exc}", file=sys.stderr)
             lg.QuerySamplesComplete([lg.QuerySampleResponse(i, 0, 0) for i in ids])
             return
         # LoadGen copies the responses (and what it logs) before QuerySamplesComplete returns: the pool's

@@ -19,6 +19,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import signal
 import struct
 import traceback
 from dataclasses import dataclass
@@ -34,12 +35,33 @@ KINDS = ("threads", "processes")
 DEFAULT_KIND = "threads"  # what measured higher (README, "MLPerf LoadGen scenarios")
 DEVICE_VARIABLE = "CUDA_VISIBLE_DEVICES"  # CUDA, TensorRT, ORT's CUDA/TensorRT providers, torch, CoreX (IxRT)
 START_TIMEOUT_S = 900.0  # a worker's runner start may build an engine (TensorRT: minutes)
+BATCH_TIMEOUT_S = 600.0  # no batch takes this long: a worker silent for it is stuck (a hung device call)
 _CLICKS, _CONTROL, _ERROR = b"C", b"P", b"E"
 _COUNT = struct.Struct("<q")
 
 
 ALL_DEVICES = "all"
 DEVICES_EXPECTED = "'all' or distinct device indices such as 0,1"
+
+
+def devices_conflict(instances_given: bool, kind: str | None) -> str | None:
+    """Why devices cannot be asked for together with an instance count or thread instances, or None: one
+    worker process per device is both the count and the kind."""
+    if instances_given or kind == "threads":
+        return "one worker process per device: give neither an instance count nor thread instances with devices"
+    return None
+
+
+def visible_device(index: str) -> str:
+    """The ``CUDA_VISIBLE_DEVICES`` value that shows a worker this process's device ``index``: where this
+    process already sees a subset (a job given GPUs 2,3 sees them as 0,1), the entry of its own list."""
+    parent = [part.strip() for part in os.environ.get(DEVICE_VARIABLE, "").split(",") if part.strip()]
+    if not parent:
+        return index
+    if int(index) >= len(parent):
+        raise WidedeepError(f"device {index}: this process sees {len(parent)} device(s) ({DEVICE_VARIABLE}="
+                            f"{','.join(parent)})")
+    return parent[int(index)]
 
 
 def parse_devices(given: str) -> tuple[str, ...] | None:
@@ -55,8 +77,9 @@ def parse_devices(given: str) -> tuple[str, ...] | None:
 @dataclass(frozen=True)
 class InstanceSpec:
     """What a worker needs to make its runner (picklable): ``make_runner(backend, model, options, store)``, on
-    ``device`` (None: whatever the runtime picks; else the one accelerator the worker sees). ``factory``: a
-    module-level callable making the runner instead (a runner that is not registered, e.g. a test's)."""
+    ``device`` (this process's index of it; None: whatever the runtime picks), which the worker alone sees as
+    ``visible`` (its ``CUDA_VISIBLE_DEVICES``, ``visible_device``). ``factory``: a module-level callable making
+    the runner instead (a runner that is not registered, e.g. a test's)."""
 
     backend: str
     model: Path | None
@@ -64,6 +87,7 @@ class InstanceSpec:
     store: object  # EngineStore or None
     device: str | None = None
     factory: Callable | None = None
+    visible: str | None = None
 
     def make_runner(self):
         if self.factory is not None:
@@ -155,7 +179,11 @@ class ProcessInstance:
         self.process = self.conn = None
         self.name = spec.backend
         self.details: dict = {}
-        self._buffers = shared_memory.SharedMemory(create=True, size=capacity * (8 + 4))
+        try:
+            self._buffers = shared_memory.SharedMemory(create=True, size=capacity * (8 + 4))
+        except OSError as exc:
+            raise WidedeepError(f"{self.where()}: cannot make its batch buffers in shared memory (/dev/shm): "
+                                f"{exc.strerror or exc}") from exc
         self.indices = np.ndarray((capacity,), np.int64, buffer=self._buffers.buf)
         self.clicks_out = np.ndarray((capacity,), np.float32, buffer=self._buffers.buf, offset=capacity * 8)
 
@@ -168,17 +196,21 @@ class ProcessInstance:
         """Start the worker process; ``wait_ready`` returns once its runner is active."""
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
+        self.conn = parent
         self.process = context.Process(target=_worker_main, args=(child, self.spec, self._buffers.name, self.capacity),
                                        name=f"widedeep-instance-{self.number}", daemon=True)
-        self.process.start()
-        child.close()
-        self.conn = parent
+        try:
+            self.process.start()
+        except Exception as exc:  # e.g. a runner factory that cannot be pickled for spawn
+            self.process = None
+            raise WidedeepError(f"{self.where()}: cannot start its worker process: {type(exc).__name__}: "
+                                f"{exc}") from exc
+        finally:
+            child.close()
 
     def wait_ready(self) -> None:
         """Until the worker's runner is active; its start error (a missing runtime, a failed build) raised here."""
-        if not self.conn.poll(START_TIMEOUT_S):
-            raise WidedeepError(f"{self.where()} did not start its runner within {START_TIMEOUT_S:g} s")
-        reply = self._receive("starting its runner")
+        reply = self._receive("starting its runner", START_TIMEOUT_S)
         self.details = pickle.loads(reply[1:])
         self.name = self.details["name"]
 
@@ -211,9 +243,6 @@ class ProcessInstance:
     def infer(self, categorical: np.ndarray, numeric: np.ndarray) -> np.ndarray:
         return self._control("infer", (categorical, numeric))
 
-    def warm_up(self, batch_sizes, calls: int) -> None:
-        self._control("warm_up", (sorted(batch_sizes), calls))
-
     def close(self) -> None:
         try:
             if self.conn is not None and self.process is not None and self.process.is_alive():
@@ -245,8 +274,12 @@ class ProcessInstance:
         except (OSError, ValueError) as exc:
             raise WidedeepError(f"{self.where()} is gone ({self._exit()}): {exc}") from exc
 
-    def _receive(self, doing: str) -> bytes:
+    def _receive(self, doing: str, timeout_s: float | None = None) -> bytes:
+        timeout_s = BATCH_TIMEOUT_S if timeout_s is None else timeout_s
         try:
+            if not self.conn.poll(timeout_s):
+                self.process.kill()
+                raise WidedeepError(f"{self.where()} was silent for {timeout_s:g} s while {doing}; stopped it")
             reply = self.conn.recv_bytes()
         except (EOFError, OSError) as exc:
             raise WidedeepError(f"{self.where()} died while {doing} ({self._exit()})") from exc
@@ -264,8 +297,9 @@ class ProcessInstance:
 def _worker_main(conn, spec: InstanceSpec, buffers_name: str, capacity: int) -> None:
     """A worker process: make and activate the runner (on its device), then answer the parent's messages until
     it says stop or the pipe closes. Errors go back as one line; nothing is printed twice."""
-    if spec.device is not None:
-        os.environ[DEVICE_VARIABLE] = spec.device  # before any runtime is imported
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the process group: the parent stops workers
+    if spec.visible is not None:
+        os.environ[DEVICE_VARIABLE] = spec.visible  # before any runtime is imported
     buffers = shared_memory.SharedMemory(name=buffers_name)
     indices = np.ndarray((capacity,), np.int64, buffer=buffers.buf)
     clicks_out = np.ndarray((capacity,), np.float32, buffer=buffers.buf, offset=capacity * 8)
@@ -314,13 +348,6 @@ def _control(runner, rows: "_Mapped", verb: str, argument):
         return None
     if verb == "infer":
         return runner.infer(*argument)
-    if verb == "warm_up":
-        batch_sizes, calls = argument
-        for batch in batch_sizes:
-            feed = rows.feed(np.arange(batch) % rows.rows)
-            for _ in range(calls):
-                runner.infer(*feed)
-        return None
     raise WidedeepError(f"unknown message {verb!r}")
 
 

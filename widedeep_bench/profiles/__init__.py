@@ -20,7 +20,7 @@ from typing import Callable, NoReturn
 from widedeep_bench.engines.registry import RUNNERS
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.loadgen.scenarios import DEFAULT_LATENCY_MS, SCENARIOS, settings_of_gate
-from widedeep_bench.loadgen.workers import DEVICES_EXPECTED, KINDS, parse_devices
+from widedeep_bench.loadgen.workers import DEVICES_EXPECTED, KINDS, devices_conflict, parse_devices
 from widedeep_bench.precision import PRECISIONS
 
 PROFILE_DIR = Path(__file__).resolve().parent  # the shipped profiles: <name>.toml beside this module
@@ -400,9 +400,9 @@ def _devices(table: _Table, key: str) -> str | None:
         parse_devices(value)
     except WidedeepError:
         table.fail(key, DEVICES_EXPECTED)
-    if "instances" in table.data or table.data.get("instance_kind") == "threads":
-        table.fail_key(key, value, "one worker process per device: give neither instances nor "
-                                   "instance_kind = \"threads\" with it")
+    conflict = devices_conflict("instances" in table.data, table.data.get("instance_kind"))
+    if conflict:
+        table.fail_key(key, value, f"{conflict} (instances, instance_kind = \"threads\")")
     return value
 
 
