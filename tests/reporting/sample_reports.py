@@ -2,7 +2,8 @@
 
 ``sample_report(seed=0)`` times four perf cases with ``rounds`` rounds drawn from a seeded normal around
 each case's median (``noise`` relative standard deviation), so two seeds are two runs of one machine;
-``speed={case: 0.8}`` makes one case's rounds 20% slower. Its gates are evaluated by ``widedeep_bench.gates``
+``speed={case: 0.8}`` makes one case's rounds 20% slower; ``drifting(report, seed=...)`` adds the slow
+wander of a real machine's load within the run. Its gates are evaluated by ``widedeep_bench.gates``
 from the figures, so ``report`` re-judges them to the same statuses.
 """
 
@@ -88,3 +89,23 @@ def as_version_2(report: dict) -> dict:
         figures.pop("histogram")
     old["machine"].pop("accelerators")
     return old
+
+
+def drifting(report: dict, *, seed: int, spread: float = 0.02, persistence: float = 0.98) -> dict:
+    """``report`` with every case's rounds drifting slowly, as a real machine's load does within one run: an
+    AR(1) factor (``persistence`` per round, stationary relative standard deviation ``spread``, so about +-4%)
+    on each round's seconds, seeded, in timing order; the medians recomputed from the drifted rounds."""
+    rng = np.random.default_rng(seed)
+    drifted = copy.deepcopy(report)
+    for figures in drifted["throughput"].values():
+        seconds = np.asarray(figures["round_seconds"], dtype=float)
+        wander = np.empty(seconds.size)
+        wander[0] = spread * rng.standard_normal()
+        for i in range(1, seconds.size):
+            wander[i] = persistence * wander[i - 1] + spread * np.sqrt(1 - persistence**2) * rng.standard_normal()
+        seconds = seconds * (1 + wander)
+        ms = seconds * 1e3
+        figures.update(samples_per_s=float(figures["batch_size"] / np.median(seconds)), median_ms=float(np.median(ms)),
+                       tail_ms=float(np.percentile(ms, 99) if seconds.size >= 100 else ms.max()),
+                       round_seconds=[float(s) for s in seconds])
+    return drifted

@@ -4,9 +4,15 @@ import json
 
 import pytest
 
-from .sample_reports import MEDIANS, as_version_2, failing, sample_report
+from .sample_reports import MEDIANS, as_version_2, drifting, failing, sample_report
 
 SLOWED = "onnxruntime-fp32/b4096"
+REFERENCES = ("tensorflow-fp32/b1024", "null-fp32/b1024")
+
+
+def drifting_run(seed: int, **options) -> dict:
+    """300 rounds per case whose speed wanders slowly (about +-4%), as a loaded machine's does within one run."""
+    return drifting(sample_report(seed=seed, rounds=300, **options), seed=100 + seed)
 
 
 def summary(stdout: str) -> dict:
@@ -43,6 +49,78 @@ def test_a_faster_case_is_faster_significant_and_never_fails(write, cli):
     code, out, _ = cli("compare", write(sample_report(seed=1), "base.json"),
                        write(sample_report(seed=2, speed={SLOWED: 1.3}), "new.json"))
     assert code == 0 and verdicts(out)[SLOWED] == "faster, significant"
+
+
+@pytest.mark.parametrize("base_seed, new_seed", [(1, 2), (3, 4), (5, 6)])
+def test_two_runs_that_drift_within_themselves_never_fail_though_single_rounds_would(write, cli, base_seed, new_seed):
+    """Hundreds of drifting rounds make any wander significant round by round; block medians see it as noise."""
+    from scipy.stats import mannwhitneyu
+
+    from widedeep_bench.reporting.compare import round_samples_per_s
+
+    base, new = drifting_run(base_seed), drifting_run(new_seed)
+    code, out, err = cli("compare", write(base, "base.json"), write(new, "new.json"))
+    assert code == 0, err
+    assert "slower, significant" not in verdicts(out).values() and summary(out)["regressions"] == []
+    per_round_p = [mannwhitneyu(round_samples_per_s(new["throughput"][case]), round_samples_per_s(base["throughput"][case]),
+                                alternative=side).pvalue for case in MEDIANS for side in ("less", "greater")]
+    assert min(per_round_p) < 0.01  # the drift is real: a test on single rounds would have called it a change
+
+
+def test_a_drifting_run_with_one_engine_case_20_percent_slower_exits_1_naming_only_that_case(write, cli):
+    code, out, err = cli("compare", write(drifting_run(1), "base.json"),
+                         write(drifting_run(2, speed={SLOWED: 0.8}), "new.json"))
+    assert code == 1
+    assert verdicts(out)[SLOWED] == "slower, significant"
+    assert summary(out)["regressions"] == [SLOWED] and SLOWED in err
+
+
+@pytest.mark.parametrize("reference", REFERENCES)
+def test_a_20_percent_slower_reference_is_shown_and_never_fails(write, cli, reference):
+    """The TF original and the null runner measure the machine and the harness, not an engine under test."""
+    code, out, err = cli("compare", write(sample_report(seed=1), "base.json"),
+                         write(sample_report(seed=2, speed={reference: 0.8}), "new.json"))
+    assert code == 0, err
+    change = next(c for c in summary(out)["throughput"] if c["case"] == reference)
+    assert change["verdict"] == "slower, significant" and change["reference"] is True
+    assert summary(out)["regressions"] == [] and summary(out)["passed"] is True
+    assert any(line.split()[0] == reference and line.endswith("slower, significant (reference)")
+               for line in out.splitlines())
+
+
+def test_references_are_the_tf_original_and_the_null_runner_at_any_precision():
+    from widedeep_bench.reporting.compare import is_reference
+
+    assert is_reference({"backend": "tensorflow", "precision": "fp32"})
+    assert is_reference({"backend": "null", "precision": "int8"})
+    assert not is_reference({"backend": "onnxruntime", "precision": "fp32"})
+
+
+def test_a_3_percent_slowdown_over_many_rounds_is_slower_within_threshold_and_exits_0(write, cli):
+    code, out, err = cli("compare", write(sample_report(seed=1, rounds=300), "base.json"),
+                         write(sample_report(seed=2, rounds=300, speed={SLOWED: 0.97}), "new.json"))
+    assert code == 0, err
+    assert verdicts(out)[SLOWED] == "slower, within threshold"
+
+
+def test_block_medians_keep_the_timing_order_and_at_least_3_rounds_a_block():
+    import numpy as np
+
+    from widedeep_bench.reporting.compare import block_medians
+
+    assert block_medians(np.arange(300.0)).tolist() == [14.5 + 30 * i for i in range(10)]
+    assert block_medians(np.arange(10.0)).size == 3 and block_medians(np.arange(2.0)).tolist() == [0.5]
+
+
+def test_a_case_or_gate_missing_from_the_new_run_is_a_warning_naming_it_and_exits_0(write, cli):
+    new = sample_report(seed=2)
+    del new["throughput"][SLOWED]
+    gone = new["gates"].pop(0)["name"]
+    code, out, err = cli("compare", write(sample_report(seed=1), "base.json"), write(new, "new.json"))
+    assert code == 0, err
+    warning = next(line for line in out.splitlines() if line.startswith("WARNING: the new run lacks"))
+    assert SLOWED in warning and gone in warning
+    assert summary(out)["missing_cases"] == [SLOWED] and summary(out)["missing_gates"] == [gone]
 
 
 def test_a_gate_that_went_from_pass_to_fail_exits_1_naming_it(write, cli):

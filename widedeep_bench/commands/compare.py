@@ -1,9 +1,10 @@
 """``compare BASE.json NEW.json``: what changed between two runs, and whether it is a regression.
 
-Exit 0 when nothing regressed; 1 when a perf case is significantly slower beyond ``--max-regression`` or
-a gate that passed in BASE failed or did not run in NEW (the rules: ``reporting.compare``); 2 for a file
-that is not a report, a bad option value or an output that cannot be written (one line). Reports from
-different machines are compared all the same, under a warning naming the machine fields that differ.
+Exit 0 when nothing regressed; 1 when a perf case under test is significantly slower beyond
+``--max-regression`` or a gate that passed in BASE failed or did not run in NEW (the rules:
+``reporting.compare``); 2 for a file that is not a report, a bad option value or an output that cannot be
+written (one line). Reports from different machines are compared all the same, under a warning naming the
+machine fields that differ; cases or gates of BASE that NEW lacks are named under a warning too.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "compare", help="compare two reports: throughput with a noise test, accuracy, parity, gates that flipped",
         description="Compare NEW with BASE (reports written by --wd-report): per perf case the change in median "
-                    "samples/s with a one-sided Mann-Whitney U test on the recorded rounds, the change in accuracy "
-                    "and parity, and the gates that flipped. Exit 1 when a case is significantly slower beyond "
-                    "--max-regression or a gate went from PASS to FAIL or NOT RUN; 0 otherwise; 2 for bad input. "
-                    "The last stdout line is JSON.")
+                    "samples/s with a one-sided Mann-Whitney U test on the medians of consecutive blocks of the "
+                    "recorded rounds (so drift within a run reads as noise), made against --max-regression; the "
+                    "change in accuracy and parity, and the gates that flipped. Exit 1 when a case under test is "
+                    "significantly slower beyond --max-regression (the TF original and the null runner are "
+                    "references: shown, never failed) or a gate went from PASS to FAIL or NOT RUN; 0 otherwise; "
+                    "2 for bad input. The last stdout line is JSON.")
     parser.add_argument("base", type=Path, help="the earlier run's report (the baseline)")
     parser.add_argument("new", type=Path, help="the run to judge against it")
     parser.add_argument("--max-regression", default="5%", metavar="FRACTION",
@@ -65,12 +68,18 @@ def comparison_lines(comparison) -> list[str]:
     if c.machine_differences:
         lines.append(f"WARNING: reports from different machines; these fields differ: "
                      f"{', '.join(c.machine_differences)}; a change in speed may be the machine's")
+    missing = [f"perf case(s) {c.missing_cases}"] if c.missing_cases else []
+    missing += [f"gate(s) {c.missing_gates}"] if c.missing_gates else []
+    if missing:
+        lines.append(f"WARNING: the new run lacks {' and '.join(missing)} of the base; not compared, "
+                     f"not failed")
     lines += [f"note: {note}" for note in c.notes]
     lines += [f"versions: {change}" for change in c.version_changes]
-    lines.append(f"throughput (median samples/s of the rounds; one-sided Mann-Whitney U at alpha {c.alpha:g}; "
-                 f"threshold {c.max_regression:.1%}):")
+    lines.append(f"throughput (median samples/s of the rounds; one-sided Mann-Whitney U on block medians at alpha "
+                 f"{c.alpha:g}, against the threshold {c.max_regression:.1%}; references never fail):")
     lines += _aligned([("case", "base", "new", "change", "p", "verdict")] + [
-        (t.case, _number(t.base), _number(t.new), _percent(t.change), _p_value(t), t.verdict)
+        (t.case, _number(t.base), _number(t.new), _percent(t.change), _p_value(t),
+         f"{t.verdict} (reference)" if t.reference else t.verdict)
         for t in c.throughput])
     for title, changes in (("accuracy", c.accuracy), ("parity", c.parity)):
         if changes:

@@ -17,12 +17,14 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
-# The TF original and the null runner are references, not engines under test: drawn apart from them.
-TF_ORIGINAL = "tensorflow-fp32"
-NULL_RUNNER = "null-fp32"
+from widedeep_bench.reporting.compare import is_reference
+from widedeep_bench.suite.engines import OVERHEAD_RUNNER, REFERENCE_RUNNER
+
+# The TF original and the null runner (``is_reference``) are not engines under test: drawn apart from them.
 _REFERENCE_STYLE = {
-    TF_ORIGINAL: {"color": "black", "linestyle": "--", "marker": "s", "label": "TF original (tensorflow-fp32)"},
-    NULL_RUNNER: {"color": "0.55", "linestyle": ":", "marker": "^", "label": "null runner (the harness's ceiling)"},
+    REFERENCE_RUNNER: {"color": "black", "linestyle": "--", "marker": "s", "label": "TF original ({precision})"},
+    OVERHEAD_RUNNER: {"color": "0.55", "linestyle": ":", "marker": "^",
+                      "label": "null runner, {precision} (the harness's ceiling)"},
 }
 _RC = {"svg.fonttype": "path", "svg.hashsalt": "widedeep-bench", "font.size": 9, "axes.grid": True,
        "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False}
@@ -56,11 +58,11 @@ def throughput_svg(throughput: dict) -> str | None:
     with matplotlib.rc_context(_RC):
         figure = _figure(7.5, 4.6)
         ax = figure.add_subplot()
-        for engine in sorted(by_engine, key=lambda e: (e in _REFERENCE_STYLE or e.startswith("null-"), e)):
+        for engine in sorted(by_engine, key=lambda e: (is_reference(by_engine[e][0]), e)):
             cases = sorted(by_engine[engine], key=lambda c: c["batch_size"])
             batches = np.array([c["batch_size"] for c in cases], dtype=float)
             rates = np.array([c["samples_per_s"] for c in cases], dtype=float)
-            style = _REFERENCE_STYLE.get(engine) or _null_style(engine) or {"marker": "o", "label": engine}
+            style = _style(cases[0])
             line, = ax.plot(batches, rates, linewidth=1.6, **style)
             spread = [_round_rates(c) for c in cases]
             if all(s is not None for s in spread):
@@ -80,12 +82,13 @@ def throughput_svg(throughput: dict) -> str | None:
     return svg_of(figure)
 
 
-def _null_style(engine: str) -> dict | None:
-    """The null runner asked for another precision (it computes nothing, so it is the harness's ceiling too):
-    drawn like null-fp32, labelled with its precision."""
-    if not engine.startswith("null-"):
-        return None
-    return {**_REFERENCE_STYLE[NULL_RUNNER], "label": f"null runner, {engine.removeprefix('null-')} (the harness's ceiling)"}
+def _style(case: dict) -> dict:
+    """An engine under test: a plain line; a reference at any precision: its reference style, labelled with
+    the precision (the null runner computes nothing, so at every precision it is the harness's ceiling)."""
+    if not is_reference(case):
+        return {"marker": "o", "label": _engine(case)}
+    style = _REFERENCE_STYLE[case["backend"]]
+    return {**style, "label": style["label"].format(precision=case["precision"])}
 
 
 def _round_rates(case: dict) -> np.ndarray | None:
