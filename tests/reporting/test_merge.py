@@ -1,12 +1,13 @@
 """``widedeep-bench merge R1 R2 --out FLEET.json``: several machines' runs in one fleet and one table."""
 
 import json
+import re
 
 import pytest
 
 from widedeep_bench.reporting.load import load_fleet
 
-from .sample_reports import MACHINE, MEDIANS, sample_report
+from .sample_reports import MACHINE, MEDIANS, failing, sample_report
 
 XEON = dict(MACHINE, cpu="Intel Xeon Platinum 8480+", hostname="runner-b", cpu_flags=["avx512f"], logical_cpus=8)
 
@@ -76,3 +77,39 @@ def test_the_fleet_page_is_written_with_the_fleet(write, cli, tmp_path):
                        "--html", page)
     assert code == 0, err
     assert "Intel Xeon Platinum 8480+" in page.read_text()
+
+
+def test_a_member_without_throughput_gets_its_page_with_the_fleet(write, cli, tmp_path):
+    pytest.importorskip("widedeep_bench.reporting.html")
+    fleet_path, page = tmp_path / "fleet.json", tmp_path / "fleet.html"
+    code, _, err = cli("merge", write(sample_report(throughput=None), "a.json"),
+                       write(sample_report(seed=2, machine=XEON), "b.json"), "--out", fleet_path, "--html", page)
+    assert code == 0, err
+    assert fleet_path.exists() and "Intel Xeon Platinum 8480+" in page.read_text()
+
+
+def test_a_page_that_cannot_be_made_leaves_no_fleet_without_it(write, cli, tmp_path, monkeypatch):
+    from widedeep_bench.errors import WidedeepError
+    from widedeep_bench.reporting import html
+
+    def refuse(fleet):
+        raise WidedeepError("fleet page: cannot be drawn")
+    monkeypatch.setattr(html, "fleet_html", refuse)
+    code, _, err = cli("merge", write(sample_report()), "--out", tmp_path / "fleet.json",
+                       "--markdown", tmp_path / "fleet.md", "--html", tmp_path / "fleet.html")
+    assert code == 2 and "cannot be drawn" in err
+    assert not any((tmp_path / name).exists() for name in ("fleet.json", "fleet.md", "fleet.html"))
+
+
+def test_a_member_whose_passed_field_lies_fails_in_the_fleet(write, cli, tmp_path):
+    pytest.importorskip("widedeep_bench.reporting.html")
+    lie = failing(sample_report(seed=2, machine=XEON), "accuracy")
+    lie["passed"] = True
+    page, markdown = tmp_path / "fleet.html", tmp_path / "fleet.md"
+    code, _, err = cli("merge", write(sample_report(seed=1), "a.json"), write(lie, "b.json"),
+                       "--out", tmp_path / "fleet.json", "--html", page, "--markdown", markdown)
+    assert code == 0, err
+    assert re.findall(r"verdict (PASS|FAIL)", page.read_text()) == ["PASS", "FAIL"]
+    assert "| Intel Xeon Platinum 8480+ / runner-b | " in markdown.read_text()
+    assert [line.rsplit("|", 2)[1].strip() for line in markdown.read_text().splitlines()
+            if line.startswith("| ") and "json |" in line] == ["yes", "**no**"]

@@ -54,3 +54,51 @@ def test_the_html_page_is_written_by_the_report_command(write, cli, tmp_path):
     assert code == 0, err
     assert "accuracy onnxruntime-fp32: Top-1 &gt;= profile floor" in page.read_text() or \
         "accuracy onnxruntime-fp32: Top-1 >= profile floor" in page.read_text()
+
+
+def passed_lie() -> dict:
+    """A report whose accuracy gate FAILs while its ``passed`` field, hand-edited, says true."""
+    report = failing(sample_report(), "accuracy")
+    report["passed"] = True
+    return report
+
+
+def test_a_report_whose_passed_field_lies_fails_on_every_page_and_in_the_exit_code(write, cli, tmp_path):
+    pytest.importorskip("widedeep_bench.reporting.html")
+    page, markdown = tmp_path / "report.html", tmp_path / "report.md"
+    code, _, _ = cli("report", write(passed_lie()), "--html", page, "--markdown", markdown)
+    assert code == 1
+    assert "<span class='verdict FAIL'>FAIL</span>" in page.read_text() and "verdict PASS" not in page.read_text()
+    assert "1 gate(s) failed" in page.read_text()
+    assert markdown.read_text().startswith("# widedeep-bench report: FAILED")
+
+
+PARITY_CASE = "onnxruntime-fp32/b1024 vs tensorflow"
+
+
+@pytest.mark.parametrize("edit, field", [
+    (lambda r: r["parity"][PARITY_CASE].update(histogram={"edges": [], "counts": [5]}), "histogram"),
+    (lambda r: r["parity"][PARITY_CASE].update(histogram={"edges": [1e-9, 1e-8], "counts": [5, 6]}), "histogram"),
+    (lambda r: r["parity"][PARITY_CASE].update(histogram=None), "histogram"),
+    (lambda r: r["parity"][PARITY_CASE].update(atol=None), "atol"),
+    (lambda r: r["machine"].update(accelerators=[{"name": "NVIDIA H200", "memory_mib": 1, "source": "nvidia-smi"}]),
+     "accelerators[0]"),
+])
+def test_a_report_the_pages_would_trip_on_is_one_line_and_writes_no_page(write, cli, tmp_path, edit, field):
+    pytest.importorskip("widedeep_bench.reporting.html")
+    report = sample_report()
+    edit(report)
+    path = write(report)
+    code, out, err = cli("report", path, "--html", tmp_path / "r.html", "--markdown", tmp_path / "r.md")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and str(path) in err and field in err, err
+    assert "Traceback" not in err and not (tmp_path / "r.html").exists() and not (tmp_path / "r.md").exists()
+
+
+@pytest.mark.parametrize("machine", ["x", None, 3])
+def test_a_machine_that_is_not_a_table_is_shown_as_unknown_on_every_page(write, cli, tmp_path, machine):
+    pytest.importorskip("widedeep_bench.reporting.html")
+    page, markdown = tmp_path / "r.html", tmp_path / "r.md"
+    code, _, err = cli("report", write(sample_report(machine=machine)), "--html", page, "--markdown", markdown)
+    assert code == 0, err
+    assert "<dt>CPU</dt><dd><code>? (? logical CPUs, )</code>" in page.read_text()
+    assert "unknown machine, created" in markdown.read_text()

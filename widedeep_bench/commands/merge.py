@@ -31,14 +31,16 @@ def run(args) -> dict:
     check_outputs({"--out": args.out, "--html": args.html, "--markdown": args.markdown}, args.reports)
     pages = html_pages() if args.html is not None else None
     fleet = merge_reports(args.reports)
-    print("\n".join(fleet_lines(fleet_rows(fleet))))
-    write_text_atomically(args.out, json.dumps(fleet, indent=2, sort_keys=True) + "\n")
+    outputs = [(args.out, json.dumps(fleet, indent=2, sort_keys=True) + "\n")]
     if args.markdown is not None:
         from widedeep_bench.reporting.markdown import fleet_markdown
 
-        write_text_atomically(args.markdown, fleet_markdown(fleet))
+        outputs.append((args.markdown, fleet_markdown(fleet)))
     if pages is not None:
-        write_text_atomically(args.html, pages.fleet_html(fleet))
+        outputs.append((args.html, pages.fleet_html(fleet)))
+    print("\n".join(fleet_lines(fleet_rows(fleet))))
+    for path, text in outputs:  # each made before any is written: a failure leaves no fleet without its pages
+        write_text_atomically(path, text)
     return {"out": str(args.out), "members": [member["label"] for member in fleet["members"]]}
 
 

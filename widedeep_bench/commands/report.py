@@ -1,10 +1,10 @@
 """``report``: show a saved run's gates, accuracy and throughput (scoring is separate from running), and
 write it as markdown (``--markdown``, for a CI step summary) or one self-contained HTML page (``--html``).
 
-Exit 0 only when the report says the run passed, lists no problems, and every gate it lists as selected
-ran and passed (all are checked: a hand-edited ``passed`` does not make a failed gate pass, and each
-evaluated gate is judged again from its measured value and threshold by ``reporting.load``, so an edited
-status or a NaN cannot pass); 1 otherwise (the pages are written all the same); 2 for a file that is not
+Exit 0 only when ``reporting.load.report_verdict`` says the run passed (the report says so, lists no
+problems, and every gate it lists as selected ran and passed, each judged again from its measured value
+and threshold, so a hand-edited ``passed`` or status, or a NaN, cannot pass; the pages show the same
+verdict); 1 otherwise (the pages are written all the same); 2 for a file that is not
 a report or an output that cannot be written (one line, never a traceback).
 """
 
@@ -13,8 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from widedeep_bench import gates as gate_rules
-
-ACCEPTED = (gate_rules.PASS, gate_rules.DESELECTED, gate_rules.NOT_APPLICABLE)
 
 
 def register(subparsers) -> None:
@@ -44,55 +42,54 @@ def run(args) -> dict:
         html_pages()
     saved = load_report(args.report)
     rows = gate_rows(saved, str(args.report))
-    problems = saved.get("problems", [])
-    verdict = gate_rules.Verdict(rows, problems)
     try:
         context = saved.get("context") or {}
-        lines = summary_lines(verdict, saved.get("accuracy") or {}, saved.get("throughput") or {},
-                              saved.get("scenarios") or {}, saved.get("precision") or {}, context.get("calibration"))
+        lines = summary_lines(gate_rules.Verdict(rows, saved.get("problems", [])), saved.get("accuracy") or {},
+                              saved.get("throughput") or {}, saved.get("scenarios") or {},
+                              saved.get("precision") or {}, context.get("calibration"))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise WidedeepError(f"{args.report}: its accuracy, throughput, scenario, precision or calibration section is "
                             f"not a report's ({exc!r})") from exc
+    pages = _pages(saved, args)  # every page made before any is written: a failure leaves no partial outputs
     print(f"report {args.report}: widedeep-bench {saved.get('widedeep_bench_version', '?')}, created "
           f"{saved.get('created', '?')}, commit {saved.get('git_commit') or '?'}, "
           f"machine {machine_of(saved).get('cpu', '?')}")
     print("\n".join(lines))
-    _write_pages(saved, args)
-    return _verdict(saved, rows, problems)
+    _write_pages(pages)
+    return _verdict(saved, rows, str(args.report))
 
 
-def _write_pages(saved: dict, args) -> None:
-    from widedeep_bench.commands import write_text_atomically
-
+def _pages(saved: dict, args) -> list[tuple[str, Path, str]]:
+    """(kind, path, text) of each page asked for."""
+    pages = []
     if args.markdown is not None:
         from widedeep_bench.reporting.markdown import report_markdown
 
-        write_text_atomically(args.markdown, report_markdown(saved))
-        print(f"markdown: {args.markdown}")
+        pages.append(("markdown", args.markdown, report_markdown(saved)))
     if args.html is not None:
         from widedeep_bench.commands import html_pages
 
-        write_text_atomically(args.html, html_pages().report_html(saved))
-        print(f"html: {args.html}")
+        pages.append(("html", args.html, html_pages().report_html(saved)))
+    return pages
 
 
-def _verdict(saved: dict, rows: list[gate_rules.GateRow], problems: list[str]) -> dict:
+def _write_pages(pages: list[tuple[str, Path, str]]) -> None:
+    from widedeep_bench.commands import write_text_atomically
+
+    for kind, path, text in pages:
+        write_text_atomically(path, text)
+        print(f"{kind}: {path}")
+
+
+def _verdict(saved: dict, rows: list[gate_rules.GateRow], source: str) -> dict:
     from widedeep_bench.errors import GatesFailed
+    from widedeep_bench.reporting.load import report_verdict
 
-    failed = [row.name for row in rows if row.status == gate_rules.FAIL]
-    not_run = [row.name for row in rows if row.status == gate_rules.NOT_RUN]
-    evaluated = sum(row.result is not None for row in rows)
-    result = {"passed": False, "gates": len(rows), "failed": failed, "not_run": not_run,
+    passed, reasons = report_verdict(saved, source)
+    result = {"passed": passed, "gates": len(rows),
+              "failed": [row.name for row in rows if row.status == gate_rules.FAIL],
+              "not_run": [row.name for row in rows if row.status == gate_rules.NOT_RUN],
               "widedeep_bench_version": saved.get("widedeep_bench_version")}
-    reasons = []
-    if failed:
-        reasons.append(f"{len(failed)} gate(s) failed: {failed}")
-    if not_run:
-        reasons.append(f"{len(not_run)} gate(s) did not run: {not_run}")
-    if not evaluated:
-        reasons.append("no gate was evaluated: the run measured nothing it could accept")
-    if saved.get("passed") is not True or problems:
-        reasons.append("the run itself did not pass: " + ("; ".join(problems) or "passed is not true"))
-    if reasons or not all(row.status in ACCEPTED for row in rows):
-        raise GatesFailed("; ".join(reasons) or "not every gate passed", result)
-    return {**result, "passed": True}
+    if not passed:
+        raise GatesFailed("; ".join(reasons), result)
+    return result

@@ -13,6 +13,7 @@ import re
 import xml.etree.ElementTree as ElementTree
 
 from widedeep_bench.reporting import plots
+from widedeep_bench.reporting.load import machine_of, report_verdict
 
 NOT_RECORDED = "not recorded in this report (version {version})"
 _STYLE = """
@@ -38,7 +39,8 @@ _URL_REF = re.compile(r"url\(#([^)]+)\)")
 def report_html(report: dict) -> str:
     """The page of one report: verdict and gate table first, then the figures, then the environment."""
     version = report.get("report_version")
-    body = [f"<h1>widedeep-bench report {_verdict(report.get('passed'))}</h1>", _problems(report),
+    passed, reasons = report_verdict(report, "report")
+    body = [f"<h1>widedeep-bench report {_verdict(passed)}</h1>", _reasons(reasons),
             "<h2>Gates</h2>", _gate_table(report.get("gates", [])),
             *_figures(report, version), "<h2>Environment</h2>", _environment(report)]
     return _page("widedeep-bench report", body)
@@ -47,7 +49,7 @@ def report_html(report: dict) -> str:
 def fleet_html(fleet: dict) -> str:
     """The page of a fleet: one row per machine, the cross-machine throughput chart, each machine's gates."""
     members = fleet.get("members", [])
-    rates = {m["label"]: {case: t["samples_per_s"] for case, t in m["report"].get("throughput", {}).items()}
+    rates = {m["label"]: {case: t["samples_per_s"] for case, t in (m["report"].get("throughput") or {}).items()}
              for m in members}
     body = [f"<h1>widedeep-bench fleet: {len(members)} machines</h1>",
             f"<p class='method'>merged {_text(fleet.get('created', ''))}</p>",
@@ -71,8 +73,9 @@ def _text(value: object) -> str:
     return html.escape(str(value))
 
 
-def _verdict(passed: object) -> str:
-    status = {True: "PASS", False: "FAIL"}.get(passed, "NOT RUN")
+def _verdict(passed: bool) -> str:
+    """The verdict of ``load.report_verdict``, never the report's own ``passed`` field."""
+    status = "PASS" if passed else "FAIL"
     return f"<span class='verdict {_css(status)}'>{status}</span>"
 
 
@@ -80,9 +83,8 @@ def _css(status: str) -> str:
     return re.sub(r"[^A-Za-z]+", "-", status)
 
 
-def _problems(report: dict) -> str:
-    problems = report.get("problems") or []
-    return "<ul>" + "".join(f"<li class='why'>{_text(p)}</li>" for p in problems) + "</ul>" if problems else ""
+def _reasons(reasons: list[str]) -> str:
+    return "<ul>" + "".join(f"<li class='why'>{_text(r)}</li>" for r in reasons) + "</ul>" if reasons else ""
 
 
 def _gate_table(gates: list[dict]) -> str:
@@ -168,29 +170,33 @@ def inline_svg(svg: str, prefix: str, label: str) -> str:
 
 
 def _environment(report: dict) -> str:
-    machine, versions = report.get("machine") or {}, report.get("versions") or {}
+    machine, versions = machine_of(report), report.get("versions") or {}
     accelerators = machine.get("accelerators")
     shown = (NOT_RECORDED.format(version=report.get("report_version")) if accelerators is None
-             else "; ".join(f"{a['name']} (driver {a['driver']}, {a.get('memory_mib') or '?'} MiB, {a['source']})"
-                            for a in accelerators) or "none found")
+             else "; ".join(f"{a['name']} (driver {a['driver']}, {a.get('memory_mib') or '?'} MiB, "
+                            f"{a.get('source', '?')})" for a in accelerators) or "none found")
     rows = [("CPU", f"{machine.get('cpu', '?')} ({machine.get('logical_cpus', '?')} logical CPUs, {machine.get('machine', '')})"),
-            ("CPU flags", " ".join(machine.get("cpu_flags", []))), ("accelerators", shown),
+            ("CPU flags", " ".join(machine.get("cpu_flags") or [])), ("accelerators", shown),
             ("host", machine.get("hostname", "")), ("platform", machine.get("platform", "")),
             ("Python", machine.get("python", "")),
             ("versions", ", ".join(f"{name} {version}" for name, version in sorted(versions.items()))),
-            ("command", " ".join(report.get("command") or [])), ("commit", report.get("git_commit") or "not recorded"),
+            ("command", " ".join(map(str, report.get("command") or []))),
+            ("commit", report.get("git_commit") or "not recorded"),
             ("created", report.get("created", "")), ("report version", report.get("report_version", ""))]
     return "<dl>" + "".join(f"<dt>{_text(k)}</dt><dd><code>{_text(v)}</code></dd>" for k, v in rows) + "</dl>"
 
 
 def _fleet_table(members: list[dict]) -> str:
-    rows = "".join(
-        f"<tr><td>{_text(m['label'])}</td><td>{_verdict(m['report'].get('passed'))}</td>"
-        f"<td>{_text(m['machine'].get('cpu', '?'))}</td>"
-        f"<td>{_text(', '.join(a['name'] for a in m['machine'].get('accelerators') or []) or 'none recorded')}</td>"
-        f"<td><code>{_text(m.get('source', ''))}</code></td></tr>" for m in members)
-    return ("<table><thead><tr><th>machine</th><th>verdict</th><th>CPU</th><th>accelerators</th><th>report</th>"
-            f"</tr></thead><tbody>{rows}</tbody></table>")
+    head = "".join(f"<th>{name}</th>" for name in ("machine", "verdict", "CPU", "accelerators", "report"))
+    rows = "".join(_fleet_row(member) for member in members)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def _fleet_row(member: dict) -> str:
+    machine, (passed, _) = machine_of(member["report"]), report_verdict(member["report"], member["label"])
+    accelerators = ", ".join(a["name"] for a in machine.get("accelerators") or []) or "none recorded"
+    return (f"<tr><td>{_text(member['label'])}</td><td>{_verdict(passed)}</td><td>{_text(machine.get('cpu', '?'))}</td>"
+            f"<td>{_text(accelerators)}</td><td><code>{_text(member.get('source', ''))}</code></td></tr>")
 
 
 def _fleet_rates(rates: dict[str, dict[str, float]]) -> str:

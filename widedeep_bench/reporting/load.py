@@ -5,7 +5,8 @@ A report of ``report_version`` 2 or 3 loads; version 3 adds ``round_seconds`` pe
 lacks rather than refusing it. Every refusal is one ``WidedeepError`` line naming the file and the field.
 A gate's PASS or FAIL is judged again from its measured value and threshold (the rule the run used), so a
 hand-edited status or a NaN is refused, never trusted. A report is not signed: edits that keep its numbers
-consistent are not detected.
+consistent are not detected. Whether a run passed is ``report_verdict``'s one rule, for the exit code of
+``report`` and every page and fleet view alike.
 """
 
 from __future__ import annotations
@@ -61,8 +62,55 @@ def check_report(saved: object, source: str) -> None:
         _check_throughput(figures, f"{source}: throughput[{case!r}]")
     for case, figures in (saved.get("accuracy") or {}).items():
         _check_numbers(figures, ("top1", "auc"), f"{source}: accuracy[{case!r}]")
+        _check_optional_numbers(figures, ("all_negative_top1", "positive_rate", "logloss"),
+                                f"{source}: accuracy[{case!r}]")
     for case, figures in (saved.get("parity") or {}).items():
-        _check_numbers(figures, ("max_abs",), f"{source}: parity[{case!r}]")
+        _check_parity(figures, f"{source}: parity[{case!r}]")
+    _check_machine(saved.get("machine"), f"{source}: machine")
+
+
+def _check_parity(figures: object, field: str) -> None:
+    _check_numbers(figures, ("max_abs", "atol"), field)
+    _check_optional_numbers(figures, ("p99_abs", "mean_abs", "median_abs"), field)
+    if "histogram" not in figures:  # version 2
+        return
+    histogram = figures["histogram"]
+    if not isinstance(histogram, dict):
+        raise WidedeepError(f"{field}.histogram: expected a table (edges, counts, zeros), got {histogram!r}")
+    edges, counts = histogram.get("edges"), histogram.get("counts")
+    if not (isinstance(edges, list) and all(_positive(e) for e in edges)
+            and all(low < high for low, high in zip(edges, edges[1:]))):
+        raise WidedeepError(f"{field}.histogram.edges: expected a list of increasing positive finite errors, got "
+                            f"{edges!r}")
+    if not (isinstance(counts, list) and all(_count(c) for c in counts)):
+        raise WidedeepError(f"{field}.histogram.counts: expected a list of non-negative integers, got {counts!r}")
+    if (edges or counts) and len(edges) != len(counts) + 1:
+        raise WidedeepError(f"{field}.histogram: {len(edges)} edges for {len(counts)} counts (expected one edge "
+                            f"more than counts, or both empty when no error is a finite nonzero)")
+    for key in ("zeros", "nonfinite"):
+        if key in histogram and not _count(histogram[key]):
+            raise WidedeepError(f"{field}.histogram.{key}: expected a non-negative integer, got {histogram[key]!r}")
+
+
+def _check_machine(machine: object, field: str) -> None:
+    """Its accelerators, where recorded, a list of tables. A machine that is not a table is shown as unknown
+    (``machine_of``): it names no figure, so it is no reason to refuse the report."""
+    if not isinstance(machine, dict):
+        return
+    for key in ("cpu_flags", "accelerator_problems"):
+        if machine.get(key) is not None and not _strings(machine[key]):
+            raise WidedeepError(f"{field}.{key}: expected a list of strings, got {machine[key]!r}")
+    accelerators = machine.get("accelerators")
+    if accelerators is None:  # version 2
+        return
+    if not isinstance(accelerators, list):
+        raise WidedeepError(f"{field}.accelerators: expected a list, got {accelerators!r}")
+    for index, accelerator in enumerate(accelerators):
+        if not (isinstance(accelerator, dict) and all(isinstance(accelerator.get(k), str) for k in ("name", "driver"))
+                and isinstance(accelerator.get("source", ""), str)
+                and (accelerator.get("memory_mib") is None or _count(accelerator["memory_mib"]))):
+            raise WidedeepError(f"{field}.accelerators[{index}]: expected a table of string name, driver and source "
+                                f"and integer memory_mib or null, got {accelerator!r}")
 
 
 def _check_throughput(figures: object, field: str) -> None:
@@ -70,6 +118,10 @@ def _check_throughput(figures: object, field: str) -> None:
     for key in ("samples_per_s", "batch_size"):
         if not _positive(figures[key]):
             raise WidedeepError(f"{field}.{key}: expected a positive number, got {figures[key]!r}")
+    _check_optional_numbers(figures, ("median_ms", "tail_ms"), field)
+    ratio = figures.get("ratio_vs_tensorflow")
+    if ratio is not None and not (isinstance(ratio, dict) and _number(ratio.get("ratio"))):
+        raise WidedeepError(f"{field}.ratio_vs_tensorflow: expected a table with a number 'ratio' or null")
     rounds = figures.get("round_seconds")
     if rounds is not None and not (isinstance(rounds, list) and rounds and all(_positive(r) for r in rounds)):
         raise WidedeepError(f"{field}.round_seconds: expected a non-empty list of positive seconds")
@@ -81,6 +133,20 @@ def _check_numbers(figures: object, keys: tuple[str, ...], field: str) -> None:
     for key in keys:
         if not _number(figures.get(key)):
             raise WidedeepError(f"{field}.{key}: expected a number, got {figures.get(key)!r}")
+
+
+def _check_optional_numbers(figures: dict, keys: tuple[str, ...], field: str) -> None:
+    for key in keys:
+        if figures.get(key) is not None and not _number(figures[key]):
+            raise WidedeepError(f"{field}.{key}: expected a number or null, got {figures[key]!r}")
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
 def _number(value: object) -> bool:
@@ -101,6 +167,26 @@ def gate_rows(saved: dict, source: str) -> list[gate_rules.GateRow]:
         except (KeyError, TypeError, ValueError) as exc:
             raise WidedeepError(f"{source}: gates[{index}] is not a gate of a report ({exc!r})") from exc
     return rows
+
+
+def report_verdict(saved: dict, source: str) -> tuple[bool, list[str]]:
+    """Whether the saved run passed, and each reason it did not: a gate FAIL or NOT RUN (each judged again by
+    ``gate_rows``), no gate evaluated, a problem listed, or ``passed`` not true. The one rule applied by
+    ``report``'s exit code, the report's pages and the fleet's views (a hand-edited ``passed`` passes nothing)."""
+    rows = gate_rows(saved, source)
+    failed = [row.name for row in rows if row.status == gate_rules.FAIL]
+    not_run = [row.name for row in rows if row.status == gate_rules.NOT_RUN]
+    problems = saved.get("problems", [])
+    reasons = []
+    if failed:
+        reasons.append(f"{len(failed)} gate(s) failed: {failed}")
+    if not_run:
+        reasons.append(f"{len(not_run)} gate(s) did not run: {not_run}")
+    if not any(row.result is not None for row in rows):
+        reasons.append("no gate was evaluated: the run measured nothing it could accept")
+    if saved.get("passed") is not True or problems:
+        reasons.append("the run itself did not pass: " + ("; ".join(problems) or "passed is not true"))
+    return not reasons, reasons
 
 
 def _gate_row(item: dict) -> gate_rules.GateRow:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from widedeep_bench import gates as gate_rules
 from widedeep_bench.reporting.fleet import fleet_rows
-from widedeep_bench.reporting.load import case_order, gate_rows, machine_label, machine_of
+from widedeep_bench.reporting.load import case_order, gate_rows, machine_label, machine_of, report_verdict
 from widedeep_bench.suite.results import scenario_lines
 
 MACHINE_ROWS = (("cpu", "CPU"), ("cpu_flags", "CPU flags"), ("logical_cpus", "logical CPUs"),
@@ -24,7 +24,7 @@ def table(header: tuple[str, ...], rows: list[tuple]) -> list[str]:
 def report_markdown(report: dict) -> str:
     """One report: verdict, gates, throughput, accuracy vs the all-negative baseline, parity, scenarios, environment."""
     rows = gate_rows(report, "report")
-    passed = report.get("passed") is True and gate_rules.Verdict(rows, report.get("problems", [])).passed
+    passed, _ = report_verdict(report, "report")
     lines = [f"# widedeep-bench report: {'PASSED' if passed else 'FAILED'}", "",
              f"{machine_label(machine_of(report))}, created {report.get('created', '?')}, "
              f"commit {report.get('git_commit') or '?'}, report_version {report['report_version']}", ""]
@@ -124,7 +124,7 @@ def _environment(report: dict) -> list[str]:
 def fleet_markdown(fleet: dict) -> str:
     """The fleet: its machines, then every perf case on every machine."""
     members = [(m["label"], m["source"], m["report"]["report_version"],
-                "yes" if m["report"].get("passed") is True else "**no**") for m in fleet["members"]]
+                "yes" if report_verdict(m["report"], m["label"])[0] else "**no**") for m in fleet["members"]]
     cases = [(r["case"], r["machine"], "-" if r["samples_per_s"] is None else f"{r['samples_per_s']:,.0f}",
               "-" if r["auc"] is None else f"{r['auc']:.5f}", r["gates_passed"], r["gates_failed"])
              for r in fleet_rows(fleet)]
