@@ -78,6 +78,21 @@ def start_workers():
         instance.close()
 
 
+@pytest.fixture
+def bound_worker(start_workers, tensors):
+    """``bound_worker(factory)``: one started worker of ``factory`` bound to the test rows in shared memory."""
+    library = SampleLibrary(tensors)
+    library.share()
+
+    def start(factory):
+        (worker,) = start_workers(factory)
+        worker.bind(library)
+        return worker
+
+    yield start
+    library.close()
+
+
 def test_worker_processes_answer_loadgen_exactly_as_the_runner_does_in_this_process(start_workers, tensors,
                                                                                       expected_clicks, tmp_path):
     workers = start_workers(count=2)
@@ -89,48 +104,29 @@ def test_worker_processes_answer_loadgen_exactly_as_the_runner_does_in_this_proc
     assert len(pids) == 2 and os.getpid() not in pids
 
 
-def test_a_worker_error_is_one_line_naming_the_instance_and_the_worker_goes_on(start_workers, tensors):
-    (worker,) = start_workers(RaisingRunner)
-    library = SampleLibrary(tensors)
-    library.share()
-    try:
-        worker.bind(library)
-        with pytest.raises(WidedeepError, match=r"^sigmoid-test instance 0 \(worker process, pid \d+\): RuntimeError: "
-                                                r"no batches of seven here \(test_workers.py:\d+\)$"):
-            worker.clicks(np.arange(7))
-        np.testing.assert_array_equal(worker.clicks(np.arange(5)),
-                                      direct_clicks(SigmoidRunner(), tensors, np.arange(5)))
-    finally:
-        library.close()
+def test_a_worker_error_is_one_line_naming_the_instance_and_the_worker_goes_on(bound_worker, tensors):
+    worker = bound_worker(RaisingRunner)
+    with pytest.raises(WidedeepError, match=r"^sigmoid-test instance 0 \(worker process, pid \d+\): RuntimeError: "
+                                            r"no batches of seven here \(test_workers.py:\d+\)$"):
+        worker.clicks(np.arange(7))
+    np.testing.assert_array_equal(worker.clicks(np.arange(5)), direct_clicks(SigmoidRunner(), tensors, np.arange(5)))
 
 
-def test_a_worker_that_dies_is_named_with_its_exit_code(start_workers, tensors):
-    (worker,) = start_workers(ExitingRunner)
-    library = SampleLibrary(tensors)
-    library.share()
-    try:
-        worker.bind(library)
-        with pytest.raises(WidedeepError, match=r"^sigmoid-test instance 0 \(worker process, pid \d+\) died while "
-                                                r"answering a batch of 7 \(exit code 3\)$"):
-            worker.clicks(np.arange(7))
-    finally:
-        library.close()
+def test_a_worker_that_dies_is_named_with_its_exit_code(bound_worker):
+    worker = bound_worker(ExitingRunner)
+    with pytest.raises(WidedeepError, match=r"^sigmoid-test instance 0 \(worker process, pid \d+\) died while "
+                                            r"answering a batch of 7 \(exit code 3\)$"):
+        worker.clicks(np.arange(7))
 
 
-def test_a_worker_silent_past_the_batch_timeout_is_stopped_and_named(start_workers, tensors, monkeypatch):
+def test_a_worker_silent_past_the_batch_timeout_is_stopped_and_named(bound_worker, monkeypatch):
     monkeypatch.setattr("widedeep_bench.loadgen.workers.BATCH_TIMEOUT_S", 1.0)
-    (worker,) = start_workers(HangingRunner)
-    library = SampleLibrary(tensors)
-    library.share()
-    try:
-        worker.bind(library)
-        with pytest.raises(WidedeepError, match=r"^sigmoid-test instance 0 \(worker process, pid \d+\) was silent for 1 s "
-                                                r"while answering a batch of 7; stopped it$"):
-            worker.clicks(np.arange(7))
-        worker.process.join(timeout=10)
-        assert not worker.process.is_alive()
-    finally:
-        library.close()
+    worker = bound_worker(HangingRunner)
+    with pytest.raises(WidedeepError, match=r"^sigmoid-test instance 0 \(worker process, pid \d+\) was silent for 1 s "
+                                            r"while answering a batch of 7; stopped it$"):
+        worker.clicks(np.arange(7))
+    worker.process.join(timeout=10)
+    assert not worker.process.is_alive()
 
 
 def test_a_worker_whose_runner_cannot_start_raises_the_reason(start_workers):
@@ -211,13 +207,7 @@ def test_a_cpu_runner_says_it_runs_on_the_cpu():
     assert runner_class("null").accelerator_count(EngineOptions()) is None
 
 
-def test_a_partial_runner_factory_travels_to_the_worker(start_workers, tensors):
-    (worker,) = start_workers(functools.partial(SigmoidRunner, ulp_on_odd_batches=True))
-    library = SampleLibrary(tensors)
-    library.share()
-    try:
-        worker.bind(library)
-        direct = direct_clicks(SigmoidRunner(ulp_on_odd_batches=True), tensors, np.arange(3))
-        np.testing.assert_array_equal(worker.clicks(np.arange(3)), direct)
-    finally:
-        library.close()
+def test_a_partial_runner_factory_travels_to_the_worker(bound_worker, tensors):
+    worker = bound_worker(functools.partial(SigmoidRunner, ulp_on_odd_batches=True))
+    direct = direct_clicks(SigmoidRunner(ulp_on_odd_batches=True), tensors, np.arange(3))
+    np.testing.assert_array_equal(worker.clicks(np.arange(3)), direct)
