@@ -43,12 +43,10 @@ def check_session_providers(requested: tuple[str, ...], running: list[str]) -> N
 
 def cuda_device_count() -> int:
     """CUDA devices as cuda-python counts them (else torch), 0 where neither can count."""
-    try:
-        from widedeep_bench.engines.tensorrt import cuda_runtime
+    from widedeep_bench.engines import tensorrt
 
-        cudart = cuda_runtime()
-        err, count = cudart.cudaGetDeviceCount()
-        return int(count) if err == cudart.cudaError_t.cudaSuccess else 0
+    try:
+        return tensorrt.cuda_device_count()
     except ImportError:
         pass
     try:
@@ -56,6 +54,7 @@ def cuda_device_count() -> int:
     except ImportError:
         return 0
     return torch.cuda.device_count()
+
 
 class OnnxruntimeRunner(CompiledRunner):
     name = "onnxruntime"

@@ -89,6 +89,13 @@ def cuda_runtime():
         return importlib.import_module("cuda.cudart")
 
 
+def cuda_device_count() -> int:
+    """The CUDA devices cuda-python counts (0 where the runtime reports an error); ImportError without it."""
+    cudart = cuda_runtime()
+    err, count = cudart.cudaGetDeviceCount()
+    return int(count) if err == cudart.cudaError_t.cudaSuccess else 0
+
+
 def _cuda_call(cudart, result, what: str):
     err, *values = result
     if err != cudart.cudaError_t.cudaSuccess:
@@ -261,9 +268,7 @@ class TensorrtRunner(CompiledRunner):
 
     @classmethod
     def accelerator_count(cls, options) -> int | None:
-        cudart = cuda_runtime()
-        err, count = cudart.cudaGetDeviceCount()
-        return int(count) if err == cudart.cudaError_t.cudaSuccess else 0
+        return cuda_device_count()
 
     def device(self) -> str:
         """The current CUDA device's name and compute capability: a plan loads only on the GPU model it was

@@ -42,6 +42,13 @@ def loadgen_module():
     return mlperf_loadgen
 
 
+def gather(categorical: np.ndarray, numeric: np.ndarray, indices) -> tuple[np.ndarray, np.ndarray]:
+    """The runner feed of rows ``indices`` of ``categorical [rows, 26, 2]`` and ``numeric [rows, 13]``:
+    ``categorical [26*B, 2]``, ``numeric [B, 13]`` (in this process, or in a worker from shared memory)."""
+    index = np.asarray(indices, dtype=np.int64)
+    return categorical[index].reshape(-1, 2), numeric[index]
+
+
 class SampleLibrary:
     """The eval rows LoadGen draws samples from: ``categorical [rows, 26, 2] int64``, ``numeric [rows, 13]``."""
 
@@ -52,9 +59,7 @@ class SampleLibrary:
         self.shared = None  # workers.SharedRows, once share() was called
 
     def feed(self, indices) -> tuple[np.ndarray, np.ndarray]:
-        """The runner feed of rows ``indices``: ``categorical [26*B, 2]``, ``numeric [B, 13]``."""
-        index = np.asarray(indices, dtype=np.int64)
-        return self.categorical[index].reshape(-1, 2), self.numeric[index]
+        return gather(self.categorical, self.numeric, indices)
 
     def construct(self, lg):
         # Every row is in memory already: loading and unloading a performance set costs nothing.

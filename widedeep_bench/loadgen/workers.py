@@ -30,6 +30,7 @@ from typing import Callable
 import numpy as np
 
 from widedeep_bench.errors import WidedeepError
+from widedeep_bench.loadgen.sut import gather
 
 KINDS = ("threads", "processes")
 DEFAULT_KIND = "threads"  # what measured higher (README, "MLPerf LoadGen scenarios")
@@ -139,7 +140,6 @@ class SharedRows:
     """A ``SampleLibrary``'s rows copied into shared memory once, for worker processes to map by name."""
 
     def __init__(self, library) -> None:
-        self.rows = library.rows
         self.blocks = []
         try:
             self.categorical = self._share(library.categorical)
@@ -355,7 +355,7 @@ class _Mapped:
     """The worker's view of the parent's ``SharedRows``."""
 
     def __init__(self) -> None:
-        self.blocks, self.categorical, self.numeric, self.rows = [], None, None, 0
+        self.blocks, self.categorical, self.numeric = [], None, None
 
     def map(self, handle) -> None:
         self.close()
@@ -365,12 +365,11 @@ class _Mapped:
             self.blocks.append(block)
             arrays.append(np.ndarray(shape, np.dtype(dtype), buffer=block.buf))
         self.categorical, self.numeric = arrays
-        self.rows = self.numeric.shape[0]
 
     def feed(self, indices) -> tuple[np.ndarray, np.ndarray]:
         if self.categorical is None:
             raise WidedeepError("no sample library bound to this worker")
-        return self.categorical[indices].reshape(-1, 2), self.numeric[indices]
+        return gather(self.categorical, self.numeric, indices)
 
     def close(self) -> None:
         self.categorical = self.numeric = None
