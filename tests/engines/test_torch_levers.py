@@ -1,8 +1,9 @@
-"""The torch runner's speed levers (``LEVERS``) and its FP16 numerics, on the CPU.
+"""The torch runner's speed levers (``LEVERS``), its FP16 numerics and its compute-only timing, on the CPU.
 
 Every lever and every combination must compute what the baseline computes (FP32's tolerance on the
 converted model's rows), keep refusing bad feeds as ``check_feed`` does, and keep the precision evidence
-honest.
+honest. The CUDA timing loop (``time_replays``) is checked here against a simulated device; the graphs
+themselves run only where a GPU is (``tests/gpu``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from widedeep_bench.model.weights import WideDeepWeights
 torch = pytest.importorskip("torch")
 
 from widedeep_bench.engines.torch import (  # noqa: E402
-    DEFAULT_LEVERS, LEVERS, TorchRunner, TorchWideDeep, gemm_evidence, levers_label, parse_levers)
+    DEFAULT_LEVERS, LEVERS, MAX_REPLAYS_PER_PAIR, TorchRunner, TorchWideDeep, gemm_evidence, levers_label,
+    parse_levers, time_replays)
 
 LEVER_ROWS = 32  # rows per lever combination: 16 combinations stay well under a second
 EVERY_COMBINATION = [frozenset(chosen) for n in range(len(LEVERS) + 1) for chosen in itertools.combinations(LEVERS, n)]
@@ -188,10 +190,63 @@ def test_fp16_sums_the_wide_terms_adds_the_wide_bias_and_adds_wide_and_deep_in_f
     np.testing.assert_allclose(logit, expected, rtol=0, atol=1e-5)
 
 
+# --- timing --------------------------------------------------------------------------------------------------
+
+class SimulatedGpu:
+    """A device for ``time_replays``: each queued pair takes ``launch_s`` + replays x ``replay_s`` of event
+    time; ``log`` records the queueing and the waiting in order."""
+
+    def __init__(self, replay_s: float, launch_s: float = 0.0):
+        self.replay_s, self.launch_s, self.log = replay_s, launch_s, []
+
+    def enqueue(self, replays: int) -> int:
+        self.log.append(("queue", replays))
+        return replays
+
+    def seconds_of(self, replays: int) -> float:
+        self.log.append(("wait", replays))
+        return self.launch_s + replays * self.replay_s
+
+
+def test_replays_are_timed_k_per_event_pair_after_a_warm_up_by_time_all_pairs_queued_before_any_wait():
+    gpu = SimulatedGpu(replay_s=20e-6, launch_s=50e-6)
+    plan = TimingPlan(warmup_s=0.3, min_warmup_rounds=3, min_rounds=20, min_duration_s=1.0)
+    timing = time_replays(gpu.enqueue, gpu.seconds_of, plan)
+    assert timing.replays_per_pair == 50  # 1 ms / 20 us, the launch cost amortised over the largest chunk
+    assert timing.warmup_s >= 0.3 and timing.warmup_replays >= 0.3 / 20e-6 * 0.99
+    warm_up = gpu.log[:-2 * timing.seconds.size][::2]
+    assert [n for _, n in warm_up[:5]] == [1, 2, 4, 8, 16] and max(n for _, n in warm_up) == 4096
+    timed = gpu.log[-2 * timing.seconds.size:]
+    assert timed == [("queue", 50)] * timing.seconds.size + [("wait", 50)] * timing.seconds.size
+    assert timing.seconds.size == 1000  # plan.rounds_for(20 us) = 50,000 replays, 50 per pair
+    np.testing.assert_allclose(timing.seconds, 21e-6)  # (50 x 20 us + 50 us) / 50
+
+
+@pytest.mark.parametrize("replay_s, replays_per_pair", [(1e-7, MAX_REPLAYS_PER_PAIR), (5e-3, 1), (3e-4, 4)])
+def test_k_spans_a_millisecond_between_1_and_the_cap_and_pairs_are_at_least_min_rounds(replay_s, replays_per_pair):
+    gpu = SimulatedGpu(replay_s)
+    plan = TimingPlan(warmup_s=0.0, min_warmup_rounds=5, min_rounds=20, min_duration_s=0.0)
+    timing = time_replays(gpu.enqueue, gpu.seconds_of, plan)
+    assert timing.replays_per_pair == replays_per_pair and timing.warmup_replays == 5
+    assert timing.seconds.size == 20
+    np.testing.assert_allclose(timing.seconds, replay_s)
+
+
+def test_a_cold_plan_times_single_replays_with_no_warm_up():
+    gpu = SimulatedGpu(1e-4)
+    timing = time_replays(gpu.enqueue, gpu.seconds_of, TimingPlan(warmup_s=0.0, min_warmup_rounds=0, min_rounds=4,
+                                                                  min_duration_s=0.0, cold=True))
+    assert gpu.log == [("queue", 1)] * 4 + [("wait", 1)] * 4
+    assert (timing.replays_per_pair, timing.warmup_replays, timing.seconds.size) == (1, 0, 4)
+
+
 def test_on_the_cpu_compute_seconds_times_the_eager_forward_of_device_batches_with_every_lever(converted_onnx,
                                                                                               lever_rows):
     with TorchRunner(converted_onnx, levers="all") as runner:
         batches = [runner.device_batch(lever_rows.categorical, lever_rows.numeric)]
         assert batches[0][0].dtype == torch.int16
         timing = runner.compute_seconds(batches, UNTIMED_1_TIMED_3)
+        method = runner.compute_method()
     assert timing.seconds.shape == (3,) and timing.batch_size == LEVER_ROWS
+    assert method.startswith("CPU wall time") and "eager forward pass" in method
+    assert runner.last_replays_per_pair is None

@@ -1,7 +1,7 @@
 """PyTorch: the converted ONNX's weights in an equivalent forward pass; CUDA graphs on a GPU, eager on a CPU.
 
 The weights come from ``widedeep_bench.model.onnx_weights.weights_from_onnx`` (read by the graph's
-structure, from the converted model, the IxRT variant or a raw tf2onnx export). Two parts, each small:
+structure, from the converted model, the IxRT variant or a raw tf2onnx export). Three parts, each small:
 
 - ``TorchWideDeep``: the forward pass on torch tensors. One gather per table with flat indices
   ``field * 1000 + bucket`` (what ``GatherND`` on a row-major ``[26, 1000, k]`` table reads), the tower
@@ -12,6 +12,7 @@ structure, from the converted model, the IxRT variant or a raw tf2onnx export). 
 - ``TorchRunner``: on CUDA, one CUDA graph per batch size captured on first use (static device buffers),
   pinned host staging buffers, non-blocking copies, one stream; ``infer`` is feed check -> stage -> copy
   in -> replay -> copy out -> synchronize. Without CUDA it runs eagerly on the CPU.
+- ``time_replays``: compute-only timing of a captured graph (below).
 
 Precisions (no INT8: torch has no quantized path here):
 
@@ -50,6 +51,10 @@ tests hold each to FP32's tolerance against the baseline):
 per batch size and precision, which the device's 15-minute budget cannot spare; the captured graph
 already removes the launch overhead that compiling would mostly save.
 
+Compute-only timing on CUDA (``time_replays``): warm-up by time, K back-to-back replays per CUDA event
+pair (K chosen from the warm-up so one pair spans at least ``PAIR_SPAN_S`` of GPU time), one round = a
+pair's seconds / K; ``TorchRunner.compute_method`` says what was timed, K included.
+
 Evidence (``precision_evidence``) comes from a probe call of the forward pass: the dtype of the output of
 every ``torch.addmm`` and ``torch._addmm_activation`` that ran (observed with a ``TorchFunctionMode``),
 attributed to its tower layer by its weight, beside the weights' dtype and the autocast dtype; the claim
@@ -62,9 +67,10 @@ device and cannot be saved to the engine store.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -73,7 +79,7 @@ from widedeep_bench.engines.base import Runner
 from widedeep_bench.environment import cpu_flags
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.layout import check_feed
-from widedeep_bench.measure import Rotation, Timing, TimingPlan, measure, warm_up
+from widedeep_bench.measure import Rotation, Timing, TimingPlan, measure
 from widedeep_bench.model.weights import WideDeepWeights
 from widedeep_bench.onnx_roles import Roles
 from widedeep_bench.precision import PrecisionEvidence
@@ -90,6 +96,10 @@ EMBEDDED_DIM = layout.NUM_FIELDS * layout.EMBEDDING_DIM  # 832: the embeddings' 
 NUMERIC_PADDED = 16  # the numeric GEMM's K under split_first_layer: 13 columns and 3 zero columns
 GEMM_FUNCTIONS = ("addmm", "_addmm_activation")  # the torch functions the tower's GEMMs run as
 
+PAIR_SPAN_S = 1e-3  # GPU seconds one CUDA event pair spans, at least (so K replays hide launch latency)
+MAX_REPLAYS_PER_PAIR = 1000  # K's cap
+MAX_WARMUP_CHUNK = 4096  # replays between two host synchronizes in the warm-up, at most
+SHORTEST_REPLAY_S = 1e-7  # a floor for a per-replay estimate (event resolution is about 0.5 us)
 
 
 # --- levers --------------------------------------------------------------------------------------------
@@ -338,6 +348,58 @@ def capture_batch(forward: TorchWideDeep, samples: int, stream) -> CapturedBatch
     return CapturedBatch(graph, categorical, numeric, probabilities, *pinned)
 
 
+@dataclass(frozen=True)
+class ReplayTiming:
+    """What ``time_replays`` measured: ``seconds [pairs]`` per replay (a pair's seconds / K), K, and the
+    warm-up's replays and GPU seconds."""
+
+    seconds: np.ndarray
+    replays_per_pair: int
+    warmup_replays: int
+    warmup_s: float
+
+
+def time_replays(enqueue: Callable[[int], object], seconds_of: Callable[[object], float],
+                 plan: TimingPlan) -> ReplayTiming:
+    """Compute-only timing of a captured graph, in GPU time, with host launch latency hidden.
+
+    ``enqueue(count)`` queues, without waiting: a copy of the next batch into the graph's static inputs,
+    a start event, ``count`` replays back to back and an end event; it returns the event pair.
+    ``seconds_of(pair)`` waits for the pair's end event and returns the GPU seconds between the events.
+
+    - warm-up by time: chunks of back-to-back replays (1, 2, 4, ... up to ``MAX_WARMUP_CHUNK``, one host
+      synchronize per chunk) until their event time adds up to ``plan.warmup_s`` and they number
+      ``plan.min_warmup_rounds`` (at least 1); the largest chunk gives the per-replay estimate;
+    - K = the replays one pair needs to span ``PAIR_SPAN_S`` at that estimate (1 .. ``MAX_REPLAYS_PER_PAIR``):
+      the host queues the K replays while the GPU runs them, so the launch latency before the first one
+      is a small part of the pair (where one replay's GPU time is shorter than its launch, the pair
+      measures the launch rate: the rate replays can reach, not a flattering one);
+    - pairs: ``plan.rounds_for(estimate) / K``, at least ``plan.min_rounds``; every pair is queued before
+      any is waited for (no host synchronize between pairs), one round = a pair's seconds / K.
+
+    A ``cold`` plan times ``plan.min_rounds`` pairs of one replay each, with no warm-up.
+    """
+    warmed, warm_replays, chunk, largest = 0.0, 0, 1, (0, 0.0)
+    least = 0 if plan.cold else max(1, plan.min_warmup_rounds)
+    while warm_replays < least or (not plan.cold and warmed < plan.warmup_s):
+        seconds = seconds_of(enqueue(chunk))
+        warmed, warm_replays = warmed + seconds, warm_replays + chunk
+        if chunk >= largest[0]:
+            largest = (chunk, seconds)
+        per_replay = max(largest[1] / largest[0], SHORTEST_REPLAY_S)
+        needed = max(math.ceil((plan.warmup_s - warmed) / per_replay), least - warm_replays, 1)
+        chunk = min(2 * chunk, MAX_WARMUP_CHUNK, needed)
+    if plan.cold:
+        replays, pairs = 1, plan.min_rounds
+    else:
+        per_replay = max(largest[1] / largest[0], SHORTEST_REPLAY_S)
+        replays = min(MAX_REPLAYS_PER_PAIR, max(1, math.ceil(PAIR_SPAN_S / per_replay)))
+        pairs = max(plan.min_rounds, math.ceil(plan.rounds_for(per_replay) / replays))
+    queued = [enqueue(replays) for _ in range(pairs)]
+    seconds = np.asarray([seconds_of(pair) for pair in queued], dtype=float) / replays
+    return ReplayTiming(seconds, replays, warm_replays, warmed)
+
+
 # --- the runner --------------------------------------------------------------------------------------------
 
 class TorchRunner(Runner):
@@ -355,6 +417,7 @@ class TorchRunner(Runner):
             self.levers = DEFAULT_LEVERS
         else:
             self.levers = parse_levers(levers) if isinstance(levers, str) else checked_levers(levers)
+        self.last_replay_timing: ReplayTiming | None = None
 
     @classmethod
     def version(cls) -> str:
@@ -385,11 +448,31 @@ class TorchRunner(Runner):
     def uses_cuda(self) -> bool:
         return self.forward.device.type == "cuda"
 
+    @property
+    def last_replays_per_pair(self) -> int | None:
+        """K of the last CUDA ``compute_seconds`` (None before one, and on the CPU)."""
+        return None if self.last_replay_timing is None else self.last_replay_timing.replays_per_pair
+
     def device_name(self) -> str:
         """``"cuda:0 (NVIDIA H100 80GB HBM3)"`` or ``"cpu"``: where this runner computes."""
         torch = self.runtime()
         device = self.forward.device
         return f"{device} ({torch.cuda.get_device_name(device)})" if self.uses_cuda else str(device)
+
+    def compute_method(self) -> str:
+        """What ``compute_seconds`` times, in words (K included once a CUDA timing has chosen it)."""
+        cuda = self.uses_cuda if self.is_active else self.runtime().cuda.is_available()
+        if not cuda:
+            return ("CPU wall time (time.perf_counter) around one eager forward pass per round on tensors "
+                    "already made (device_batch), batches rotated; warm-up by time (measure.measure)")
+        timing = self.last_replay_timing
+        k = (f"K = {timing.replays_per_pair} (warm-up: {timing.warmup_replays} replays, {timing.warmup_s:.3f} s)"
+             if timing else f"K chosen from the warm-up so a pair spans >= {PAIR_SPAN_S * 1e3:g} ms, "
+                            f"1..{MAX_REPLAYS_PER_PAIR}")
+        return (f"CUDA events around K back-to-back CUDA graph replays per pair, {k}; one round = a pair's "
+                f"seconds / K; the batch copied device to device into the graph's static inputs before each "
+                f"pair, outside the events; no host synchronize between pairs; warm-up by time: back-to-back "
+                f"replays for >= warmup_s of event time")
 
     def activate_impl(self) -> Roles:
         torch = self.runtime()
@@ -480,11 +563,9 @@ class TorchRunner(Runner):
     def compute_seconds(self, device_batches: list[tuple], plan: TimingPlan) -> Timing:
         """Compute time per batch, inputs already on the device, batches rotated, planned by ``plan``.
 
-        CPU: ``widedeep_bench.measure.measure`` around the forward pass. CUDA: warm-up and the round count
-        from ``measure.warm_up`` / ``plan.rounds_for`` over wall time per round (copy in, replay,
-        synchronize), then CUDA events recorded on the stream just before and after each timed
-        ``graph.replay()``; each round first copies its batch into the graph's static inputs (device to
-        device, outside the events), so the event seconds measured are somewhat below ``min_duration_s``.
+        CPU: ``widedeep_bench.measure.measure`` around the eager forward pass. CUDA: ``time_replays`` on
+        the batch size's captured graph (K back-to-back replays per CUDA event pair; one round = a pair's
+        seconds / K); ``compute_method`` says which, with K.
         """
         self._require_active("time it")
         samples = {int(numeric.shape[0]) for _, numeric in device_batches}
@@ -496,29 +577,26 @@ class TorchRunner(Runner):
             with torch.inference_mode():
                 return measure(self.forward, device_batches, batch_size, plan)
         batch = self.captured_batch(batch_size)
-
-        def replay(categorical, numeric, events=None):
-            batch.categorical.copy_(categorical, non_blocking=True)
-            batch.numeric.copy_(numeric, non_blocking=True)
-            if events is not None:
-                events[0].record(self.stream)
-            batch.graph.replay()
-            if events is not None:
-                events[1].record(self.stream)
-
-        def replay_and_wait(categorical, numeric):
-            with torch.cuda.stream(self.stream):
-                replay(categorical, numeric)
-            self.stream.synchronize()
-
         rotation = Rotation(device_batches)
-        rounds = plan.rounds_for(warm_up([replay_and_wait], rotation, plan)[0])
-        events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(rounds)]
-        with torch.cuda.stream(self.stream):
-            for pair in events:
-                replay(*rotation(), events=pair)
-        self.stream.synchronize()
-        return Timing(np.asarray([start.elapsed_time(end) / 1e3 for start, end in events]), batch_size)  # ms -> s
+
+        def enqueue(replays: int):
+            indices, numeric = rotation()
+            pair = (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+            with torch.cuda.stream(self.stream):
+                batch.categorical.copy_(indices, non_blocking=True)  # device to device, outside the events
+                batch.numeric.copy_(numeric, non_blocking=True)
+                pair[0].record(self.stream)
+                for _ in range(replays):
+                    batch.graph.replay()
+                pair[1].record(self.stream)
+            return pair
+
+        def seconds_of(pair) -> float:
+            pair[1].synchronize()
+            return pair[0].elapsed_time(pair[1]) / 1e3  # ms -> s
+
+        self.last_replay_timing = time_replays(enqueue, seconds_of, plan)
+        return Timing(self.last_replay_timing.seconds, batch_size)
 
 
 def _cpu_tensor(torch, array: np.ndarray):
