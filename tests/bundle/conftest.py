@@ -28,6 +28,39 @@ raise ImportError("{name} is blocked: a simulated machine without TensorFlow")
 """
 
 
+# The device (../shared/SPEC.md section 11) has neither TensorFlow nor pyfarmhash: a sitecustomize first on
+# PYTHONPATH puts a finder before every other one that refuses them (and their submodules) and logs each try.
+DEVICE_BLOCKED = ("tensorflow", "farmhash", "tf2onnx", "onnxsim")
+DEVICE_SITECUSTOMIZE = f"""import importlib.abc
+import os
+import sys
+
+BLOCKED = {DEVICE_BLOCKED!r}
+
+
+class DeviceImports(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] not in BLOCKED:
+            return None
+        if os.environ.get("BLOCKED_IMPORT_LOG"):
+            with open(os.environ["BLOCKED_IMPORT_LOG"], "a") as log:
+                log.write(name + "\\n")
+        raise ImportError(name + " is blocked: a simulated device without TensorFlow and pyfarmhash")
+
+
+sys.meta_path.insert(0, DeviceImports())
+"""
+
+
+@pytest.fixture(scope="session")
+def no_tensorflow_no_farmhash(tmp_path_factory) -> Path:
+    """A directory that, first on ``PYTHONPATH``, makes tensorflow, farmhash, tf2onnx and onnxsim unimportable
+    (a ``sys.meta_path`` finder installed by its ``sitecustomize``), as on the device."""
+    directory = tmp_path_factory.mktemp("device_imports")
+    (directory / "sitecustomize.py").write_text(DEVICE_SITECUSTOMIZE)
+    return directory
+
+
 @pytest.fixture(scope="session")
 def no_tensorflow(tmp_path_factory) -> Path:
     """A directory that, first on ``PYTHONPATH``, makes tensorflow, tf2onnx and onnxsim unimportable."""
