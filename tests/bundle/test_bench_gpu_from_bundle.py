@@ -49,6 +49,30 @@ def test_bench_gpu_from_a_bundle_needs_neither_tensorflow_nor_pyfarmhash(made_bu
     assert "agreement with the TF original: every case (the saved reference covers rows 0..2048" in table
 
 
+def test_the_profile_is_a_run_of_its_own_that_splits_the_time_and_times_no_figure(made_bundle,
+                                                                                  no_tensorflow_no_farmhash, tmp_path):
+    log = tmp_path / "blocked_imports.log"
+    figures = tmp_path / "out" / "gpu_throughput.json"
+    figures.parent.mkdir()
+    figures.write_text('{"benchmark": "gpu_throughput", "cases": []}')
+    done = run_cli("bench", "gpu", "--bundle", made_bundle["path"], "--batches", "128", *QUICK, "--torch-profile",
+                   cache=tmp_path / "device_cache", blocked=no_tensorflow_no_farmhash,
+                   env={"BLOCKED_IMPORT_LOG": str(log)}, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert not log.exists(), log.read_text()
+    assert figures.read_text() == '{"benchmark": "gpu_throughput", "cases": []}'  # the figures are left alone
+    report = json.loads((tmp_path / "out" / "gpu_profile.json").read_text())
+    assert report["benchmark"] == "gpu_profile" and report["complete"] is True and report["targets"] == []
+    (case,) = report["cases"]
+    assert "compute" not in case and "end_to_end" not in case  # no figure
+    assert case["agreement"]["tensorflow"]["passed"] is True
+    split = case["split"]
+    assert split["gemms_us"] > 0 and split["gathers_us"] > 0 and split["graph_gaps_us"] is None  # no graph on a CPU
+    assert split["compute_median_us"] > 0 and split["end_to_end_median_us"] > 0
+    table = (tmp_path / "out" / "gpu_profile.txt").read_text()
+    assert "where the time goes" in table and "not figures" in table and "compute samples/s" not in table
+
+
 def test_the_gpu_tests_collect_without_tensorflow_or_pyfarmhash_and_skip_with_the_reason(
         made_bundle, no_tensorflow_no_farmhash, tmp_path):
     log = tmp_path / "blocked_imports.log"

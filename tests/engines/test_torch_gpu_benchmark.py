@@ -257,28 +257,6 @@ def test_a_case_that_raises_is_recorded_and_fails_the_run_and_the_next_case_stil
     assert "FAILED fp32 b64 none: measuring: RuntimeError" in json_path.with_suffix(".txt").read_text()
 
 
-def test_the_profile_is_a_run_of_its_own_that_splits_the_time_and_times_no_figure(monkeypatch, converted_onnx,
-                                                                                  smoke_csv, tmp_path):
-    monkeypatch.setattr(gpu_throughput, "PROFILED_CALLS", 4)
-    monkeypatch.chdir(tmp_path)
-    figures = tmp_path / "out" / "gpu_throughput.json"
-    figures.parent.mkdir()
-    figures.write_text('{"benchmark": "gpu_throughput", "cases": []}')
-    argv = _smoke_argv(converted_onnx, smoke_csv, "unused", batches=("64",))
-    argv = argv[:argv.index("--json")] + ["--torch-profile"]
-    assert gpu_command(*argv) == 0
-    assert figures.read_text() == '{"benchmark": "gpu_throughput", "cases": []}'  # the figures are left alone
-    report = json.loads((tmp_path / "out" / "gpu_profile.json").read_text())
-    assert report["benchmark"] == "gpu_profile" and report["complete"] is True and report["targets"] == []
-    (case,) = report["cases"]
-    assert "compute" not in case and "end_to_end" not in case  # no figure
-    split = case["split"]
-    assert split["gemms_us"] > 0 and split["gathers_us"] > 0 and split["graph_gaps_us"] is None  # no graph on a CPU
-    assert split["compute_median_us"] > 0 and split["end_to_end_median_us"] > 0
-    table = (tmp_path / "out" / "gpu_profile.txt").read_text()
-    assert "where the time goes" in table and "not figures" in table and "compute samples/s" not in table
-
-
 def test_a_case_that_disagrees_with_the_reference_fails_the_run(monkeypatch, converted_onnx, smoke_csv, tmp_path):
     monkeypatch.setattr(gpu_throughput, "reference_probabilities", lambda onnx_path, categorical, numeric:
                         np.tile(np.float32([0.5, 0.5]), (numeric.shape[0], 1)))
