@@ -10,6 +10,9 @@ One directory, written by ``widedeep-bench bundle`` and read by ``--wd-bundle`` 
 ``reference.npz``      the TF original's and ONNX Runtime FP32's ``[N, 2]`` probabilities on every whole
                        batch of 1024 rows of ``eval.csv`` (the ``--wd-save-reference`` format)
 ``eval.csv``           the bytes of the eval set the references were computed on
+``eval-tensors.npz``   (version 2 on) ``eval.csv``'s rows after the suite's preprocessing, narrow
+                       (``widedeep_bench.data.eval_tensors_file``): what a machine without pyfarmhash feeds
+                       (``Bundle.tensors()``, ``bench gpu --bundle``)
 ``calibration.csv``    only for the embedded default: the synthetic training rows INT8 engines calibrate on
                        (never scored); a bundle of a user's eval set has none, and a device run then holds
                        out the eval set's last rows (``widedeep_bench.calibration``)
@@ -19,7 +22,8 @@ One directory, written by ``widedeep-bench bundle`` and read by ``--wd-bundle`` 
 
 Written into a temporary directory beside ``--out`` and renamed into place only when complete; a
 bundle is used only after every file matches its manifest and no other file is there, so a killed
-write or a changed byte is one line naming the file, never a run on it.
+write or a changed byte is one line naming the file, never a run on it. Bundles of version 1 (no
+``eval-tensors.npz``) are still read; what needs the tensors from one says it predates them.
 """
 
 from __future__ import annotations
@@ -38,10 +42,13 @@ from widedeep_bench.digests import file_sha256
 from widedeep_bench.errors import WidedeepError
 from widedeep_bench.progress import say
 
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 2  # 2: eval-tensors.npz added
+READ_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 ONNX, IXRT_ONNX, REFERENCE, EVAL_CSV = "widedeep.onnx", "widedeep-ixrt.onnx", "reference.npz", "eval.csv"
-BUNDLE_FILES = (ONNX, IXRT_ONNX, REFERENCE, EVAL_CSV)
+EVAL_TENSORS = "eval-tensors.npz"
+BUNDLE_FILES = (ONNX, IXRT_ONNX, REFERENCE, EVAL_CSV, EVAL_TENSORS)
+FILES_OF_VERSION = {1: (ONNX, IXRT_ONNX, REFERENCE, EVAL_CSV), 2: BUNDLE_FILES}
 CALIBRATION_CSV = "calibration.csv"
 OPTIONAL_FILES = (CALIBRATION_CSV,)
 REFERENCE_NAMES = ("tensorflow", "onnxruntime-fp32")
@@ -115,6 +122,31 @@ class Bundle:
         """The rows INT8 engines calibrate on, where the bundle carries them (the embedded default's)."""
         return self.directory / CALIBRATION_CSV if CALIBRATION_CSV in self.manifest["files"] else None
 
+    @property
+    def eval_tensors(self) -> Path:
+        return self.directory / EVAL_TENSORS
+
+    def tensors(self):
+        """``EvalTensors`` of ``eval.csv`` as the bundle carries them (``eval-tensors.npz``), read with numpy
+        alone (no pyfarmhash, no TensorFlow). A bundle of version 1 has none: one line saying so; a file whose
+        fields do not match this bundle's eval.csv: one line naming the file and the field."""
+        from widedeep_bench.data.eval_tensors_file import load_eval_tensors_file
+
+        if EVAL_TENSORS not in self.manifest["files"]:
+            raise WidedeepError(f"bundle {self.directory} has no {EVAL_TENSORS}: it was written before bundle "
+                                f"version 2 (bundle_version {self.manifest['bundle_version']}); write it again "
+                                f"with `widedeep-bench bundle` (this version writes bundle_version {BUNDLE_VERSION})")
+        recorded_rows = self.manifest["made_from"].get("eval_csv", {}).get("rows")
+        return load_eval_tensors_file(self.eval_tensors, eval_sha256=self.manifest["files"][EVAL_CSV]["sha256"],
+                                      rows=recorded_rows if type(recorded_rows) is int else None,
+                                      label=str(self.eval_tensors))
+
+    @property
+    def reference_rows(self) -> int | None:
+        """Rows the saved references cover (whole batches of 1024 of eval.csv), as the manifest records them."""
+        rows = self.manifest["made_from"].get("reference_rows")
+        return rows if type(rows) is int else None
+
     def assets(self) -> Assets:
         """The run's assets: the bundle's ONNX and eval set; no SavedModel (its TF reference is saved)."""
         provenance = self.manifest.get("made_from", {}).get("provenance")
@@ -175,20 +207,22 @@ def _read_manifest(path: Path, fail) -> dict:
         raise fail(f"{MANIFEST} is not readable JSON ({exc}); write the bundle again") from exc
     if not isinstance(manifest, dict) or "bundle_version" not in manifest:
         raise fail(f"{MANIFEST} has no bundle_version: not a bundle manifest")
-    if manifest["bundle_version"] != BUNDLE_VERSION:
-        raise fail(f"{MANIFEST} has bundle_version {manifest['bundle_version']!r}; widedeep-bench {__version__} "
-                   f"reads bundle_version {BUNDLE_VERSION} only (written by widedeep-bench "
+    version = manifest["bundle_version"]
+    if type(version) is not int or version not in READ_VERSIONS:
+        raise fail(f"{MANIFEST} has bundle_version {version!r}; widedeep-bench {__version__} "
+                   f"reads bundle_version {' and '.join(map(str, READ_VERSIONS))} only (written by widedeep-bench "
                    f"{manifest.get('widedeep_bench', '?')}): write the bundle again with this version")
     for table in ("files", "made_from", "machine"):  # read later (the report's bundle section): tables or nothing
         if not isinstance(manifest.get(table), dict):
             raise fail(f"{MANIFEST}: {table} is not a table: {manifest.get(table)!r}")
-    files = manifest["files"]
-    for name in BUNDLE_FILES:
+    files, required = manifest["files"], FILES_OF_VERSION[version]
+    for name in required:
         if name not in files:
-            raise fail(f"{MANIFEST} lists no {name}; a bundle holds {list(BUNDLE_FILES)}")
+            raise fail(f"{MANIFEST} lists no {name}; a bundle of version {version} holds {list(required)}")
     for name, recorded in files.items():
-        if name not in BUNDLE_FILES + OPTIONAL_FILES:
-            raise fail(f"{MANIFEST} lists {name!r}, which is not a bundle file ({list(BUNDLE_FILES + OPTIONAL_FILES)})")
+        if name not in required + OPTIONAL_FILES:
+            raise fail(f"{MANIFEST} lists {name!r}, which is not a bundle file of version {version} "
+                       f"({list(required + OPTIONAL_FILES)})")
         if not (isinstance(recorded, dict) and type(recorded.get("bytes")) is int
                 and isinstance(recorded.get("sha256"), str)):
             raise fail(f"{MANIFEST}: files[{name!r}] is not {{\"bytes\": int, \"sha256\": str}}: {recorded!r}")
@@ -252,6 +286,7 @@ def _write_files(staging: Path, assets: Assets) -> tuple[dict, dict]:
     """The bundle's files in ``staging``; returns what it was made from and the conversions' records."""
     from widedeep_bench.conversion.cached import cached_conversion
     from widedeep_bench.data.criteo_csv import load_eval_tensors
+    from widedeep_bench.data.eval_tensors_file import save_eval_tensors_file
     from widedeep_bench.digests import tree_sha256
     from widedeep_bench.metrics import whole_batches
     from widedeep_bench.suite.reference import save_reference
@@ -263,6 +298,7 @@ def _write_files(staging: Path, assets: Assets) -> tuple[dict, dict]:
     if file_sha256(staging / EVAL_CSV) != tensors.sha256:
         raise WidedeepError(f"{assets.eval_csv}: changed while the bundle was written (its SHA-256 is no longer "
                             f"{tensors.sha256}); write the bundle again")
+    save_eval_tensors_file(staging / EVAL_TENSORS, tensors)
     say(f"converting {assets.saved_model} ({assets.origins['saved_model']}): the plain model and the IxRT variant")
     conversions = {}
     for name, ixrt in ((ONNX, False), (IXRT_ONNX, True)):

@@ -28,6 +28,56 @@ raise ImportError("{name} is blocked: a simulated machine without TensorFlow")
 """
 
 
+# The device (../shared/SPEC.md section 11) has neither TensorFlow nor pyfarmhash. A sitecustomize first on
+# PYTHONPATH makes them absent as an uninstalled package is: importing one (or a submodule) raises
+# ModuleNotFoundError, and is logged to BLOCKED_IMPORT_LOG; a probe (importlib.util.find_spec, as torch._dynamo
+# makes for optional packages) answers None, unlogged.
+DEVICE_BLOCKED = ("tensorflow", "farmhash", "tf2onnx", "onnxsim")
+DEVICE_SITECUSTOMIZE = f"""import importlib.abc
+import importlib.util
+import os
+import sys
+
+BLOCKED = {DEVICE_BLOCKED!r}
+
+
+def blocked(name):
+    return name.split(".")[0] in BLOCKED
+
+
+class DeviceImports(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if not blocked(name):
+            return None
+        if os.environ.get("BLOCKED_IMPORT_LOG"):
+            with open(os.environ["BLOCKED_IMPORT_LOG"], "a") as log:
+                log.write(name + "\\n")
+        raise ModuleNotFoundError(f"No module named {{name!r}} (blocked: a simulated device without TensorFlow "
+                                  f"and pyfarmhash)", name=name)
+
+
+_find_spec = importlib.util.find_spec
+
+
+def find_spec(name, package=None):
+    absolute = importlib.util.resolve_name(name, package) if name.startswith(".") else name
+    return None if blocked(absolute) else _find_spec(name, package)
+
+
+importlib.util.find_spec = find_spec
+sys.meta_path.insert(0, DeviceImports())
+"""
+
+
+@pytest.fixture(scope="session")
+def no_tensorflow_no_farmhash(tmp_path_factory) -> Path:
+    """A directory that, first on ``PYTHONPATH``, makes tensorflow, farmhash, tf2onnx and onnxsim absent, as on the
+    device (its ``sitecustomize``: ``DEVICE_SITECUSTOMIZE``)."""
+    directory = tmp_path_factory.mktemp("device_imports")
+    (directory / "sitecustomize.py").write_text(DEVICE_SITECUSTOMIZE)
+    return directory
+
+
 @pytest.fixture(scope="session")
 def no_tensorflow(tmp_path_factory) -> Path:
     """A directory that, first on ``PYTHONPATH``, makes tensorflow, tf2onnx and onnxsim unimportable."""

@@ -76,9 +76,9 @@ def test_a_missing_manifest_says_it_is_no_bundle(bundle_copy, run_device):
 
 
 def test_an_unknown_bundle_version_is_named(bundle_copy, run_device):
-    edit_manifest(bundle_copy, lambda manifest: manifest.update(bundle_version=2, widedeep_bench="9.0"))
+    edit_manifest(bundle_copy, lambda manifest: manifest.update(bundle_version=3, widedeep_bench="9.0"))
     line = one_error_line(run_device("--wd-bundle", bundle_copy))
-    assert "manifest.json has bundle_version 2; widedeep-bench" in line and "reads bundle_version 1 only" in line
+    assert "manifest.json has bundle_version 3; widedeep-bench" in line and "reads bundle_version 1 and 2 only" in line
     assert "written by widedeep-bench 9.0" in line
 
 

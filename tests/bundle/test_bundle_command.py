@@ -16,7 +16,7 @@ import onnx
 import pytest
 
 from widedeep_bench import __version__
-from widedeep_bench.bundle import BUNDLE_FILES, BUNDLE_VERSION, MANIFEST
+from widedeep_bench.bundle import BUNDLE_FILES, BUNDLE_VERSION, MANIFEST, load_bundle
 
 from .conftest import REPO, one_error_line, run_cli, user_environment
 
@@ -55,6 +55,23 @@ def test_the_bundle_files_are_the_eval_bytes_both_models_and_both_references(mad
     references = load_reference(bundle / "reference.npz", eval_sha256=sha256(bundle / "eval.csv"), rows=2048)
     assert sorted(references) == ["onnxruntime-fp32", "tensorflow"]
     np.testing.assert_allclose(references["onnxruntime-fp32"], references["tensorflow"], atol=1e-5)
+
+
+def test_the_bundle_carries_the_eval_rows_preprocessed_and_narrow(made_bundle):
+    from widedeep_bench.data.criteo_csv import read_eval_csv
+
+    bundle = load_bundle(made_bundle["path"])
+    carried, read = bundle.tensors(), read_eval_csv(made_bundle["path"] / "eval.csv")
+    for name in ("categorical", "numeric", "labels", "numeric_range"):
+        np.testing.assert_array_equal(getattr(carried, name), getattr(read, name), err_msg=name)
+        assert getattr(carried, name).dtype == getattr(read, name).dtype, name
+    assert carried.sha256 == read.sha256 and carried.source == str(made_bundle["path"] / "eval-tensors.npz")
+    with np.load(made_bundle["path"] / "eval-tensors.npz") as data:
+        arrays = {name: data[name] for name in data.files}
+    assert {name: ("str" if a.dtype.kind == "U" else a.dtype.name, a.shape) for name, a in arrays.items()} == {
+        "format": ("str", ()), "buckets": ("uint16", (2148, 26)), "numeric": ("float32", (2148, 13)),
+        "labels": ("int8", (2148,)), "numeric_range": ("float64", (2, 13)), "eval_sha256": ("str", ())}
+    assert str(arrays["eval_sha256"]) == sha256(made_bundle["path"] / "eval.csv")
 
 
 def test_out_onto_a_directory_that_is_not_a_bundle_is_refused_and_left_as_it_was(tmp_path):

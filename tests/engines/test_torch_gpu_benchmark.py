@@ -84,7 +84,7 @@ def test_the_default_targets_are_issue_6_s_h100_fp16_figures_from_the_h100_torch
 
 def test_targets_are_judged_only_on_a_gpu_and_only_for_the_cases_selected():
     targets = parsed().profile_targets
-    cases = [{"precision": "fp16", "batch": 1024, "compute": {"samples_per_s": 12e6},
+    cases = [{"precision": "fp16", "batch": 1024, "levers": "none", "compute": {"samples_per_s": 12e6},
               "end_to_end": {"samples_per_s": 2.9e6}}]
     verdicts = gpu_throughput.targets_of(targets, cases, gpu=True, selected={("fp16", 1024)})
     on_gpu = {t["metric"]: t["met"] for t in verdicts}
@@ -92,6 +92,23 @@ def test_targets_are_judged_only_on_a_gpu_and_only_for_the_cases_selected():
                       "fp16_b16384_compute_samples_per_s": None}
     on_cpu = gpu_throughput.targets_of(targets, cases, gpu=False, selected={("fp16", 1024)})
     assert {t["met"] for t in on_cpu} == {None} and {t["not_applicable"] for t in on_cpu} == {"--cpu, not a GPU figure"}
+
+
+def test_each_target_is_judged_on_the_best_lever_set_s_figure_and_a_failed_case_has_none():
+    targets = parsed().profile_targets
+    agrees = {"tensorflow": {"passed": True}, "onnxruntime-fp32": {"passed": None}}
+    cases = [{"precision": "fp16", "batch": 1024, "levers": "none", "compute": {"samples_per_s": 9e6},
+              "end_to_end": {"samples_per_s": 3.1e6}, "agreement": agrees},
+             {"precision": "fp16", "batch": 1024, "levers": "fused_epilogue", "compute": {"samples_per_s": 11e6},
+              "end_to_end": {"samples_per_s": 2.5e6}, "agreement": agrees},
+             {"precision": "fp16", "batch": 16384, "levers": "all", "error": "measuring: RuntimeError: CUDA error"}]
+    best = gpu_throughput.best_figures(cases)
+    assert best == {"fp16_b1024_compute_samples_per_s": {"samples_per_s": 11e6, "levers": "fused_epilogue"},
+                    "fp16_b1024_end_to_end_samples_per_s": {"samples_per_s": 3.1e6, "levers": "none"}}
+    verdicts = gpu_throughput.targets_of(targets, cases, gpu=True, selected={("fp16", 1024), ("fp16", 16384)})
+    assert [(t["measured"], t["met"]) for t in verdicts] == [(11e6, True), (3.1e6, True), (None, False)]
+    report = {"benchmark": "gpu_throughput", "targets": verdicts, "cases": cases}
+    assert gpu_throughput.misses(report)[-1] == "FAIL fp16 b16384 all: measuring: RuntimeError: CUDA error"
 
 
 def test_on_a_gpu_a_selected_case_without_its_figure_is_missed_not_passed():
@@ -134,26 +151,34 @@ def test_without_cuda_the_benchmark_refuses_with_exit_2_and_says_why(capsys, tmp
     (["--hbm-gbps", "0"], "peaks and bandwidths must be positive"),
     (["--profile"], "unrecognized arguments: --profile"),  # the torch profiler is --torch-profile
     (["--targets", "no-such-profile"], "--targets: profile 'no-such-profile' not found"),
+    (["--cpu", "--levers", "none", "warp_speed"], "--levers warp_speed: unknown torch lever 'warp_speed'"),
+    (["--cpu", "--levers", "none", "none"], "--levers: none is the lever set none again; give each set once"),
+    (["--cpu", "--bundle", "b", "--onnx", "m.onnx"], "--bundle b and --onnx m.onnx cannot be given together"),
+    (["--cpu", "--bundle", "b", "--eval-csv", "e.csv"], "--bundle b and --eval-csv e.csv cannot be given together"),
+    (["--cpu", "--rows", "r.npz"], "--rows r.npz needs --onnx FILE"),
+    (["--cpu", "--onnx", "m.onnx", "--reference", "r.npz", "--eval-csv", "e.csv", "--rows", "r.npz"],
+     "--rows and --eval-csv cannot be given together"),
 ])
 def test_bad_arguments_are_refused(capsys, argv, words):
     assert gpu_command(*argv) == 2
     assert words in capsys.readouterr().err
 
 
-def _smoke_argv(converted_onnx, smoke_csv, json_path, *extra, batches=("64", "128")) -> list[str]:
+def _smoke_argv(converted_onnx, smoke_csv, json_path, *extra, batches=("64", "128"), levers=("none",)) -> list[str]:
     return ["--cpu", "--onnx", str(converted_onnx), "--eval-csv", str(smoke_csv), "--batches", *batches,
-            "--rounds", "3", "--warmup", "1", "--duration", "0", "--warmup-s", "0", "--json", str(json_path),
-            *extra]
+            "--levers", *levers, "--rounds", "3", "--warmup", "1", "--duration", "0", "--warmup-s", "0",
+            "--json", str(json_path), *extra]
 
 
-def test_the_cpu_smoke_run_measures_every_case_and_says_it_is_not_a_gpu_figure(monkeypatch, converted_onnx,
-                                                                             smoke_csv, tmp_path, capsys):
-    monkeypatch.setattr(gpu_throughput, "PROFILED_CALLS", 4)
+def test_the_cpu_smoke_run_measures_every_case_and_says_it_is_not_a_gpu_figure(converted_onnx, smoke_csv,
+                                                                             tmp_path, capsys):
     json_path = tmp_path / "out" / "gpu.json"
-    assert gpu_command(*_smoke_argv(converted_onnx, smoke_csv, json_path, "--torch-profile")) == 0
+    assert gpu_command(*_smoke_argv(converted_onnx, smoke_csv, json_path, levers=("none", "all"))) == 0
     report = json.loads(json_path.read_text())
-    assert report["gpu_figure"] is False and report["device"] == "cpu"
-    assert [(c["precision"], c["batch"]) for c in report["cases"]] == [("fp32", 64), ("fp32", 128)]
+    assert report["gpu_figure"] is False and report["device"] == "cpu" and report["complete"] is True
+    assert [(c["precision"], c["levers"], c["batch"]) for c in report["cases"]] == [
+        ("fp32", "none", 64), ("fp32", "none", 128), ("fp32", "all", 64), ("fp32", "all", 128)]
+    assert report["lever_sets"] == ["none", "all"] and report["cases_planned"] == 4
     for case in report["cases"]:
         assert case["distinct_batches"] == SMOKE_ROWS // case["batch"]
         assert case["compute"]["rounds"] == case["end_to_end"]["rounds"] == 3
@@ -161,21 +186,75 @@ def test_the_cpu_smoke_run_measures_every_case_and_says_it_is_not_a_gpu_figure(m
         assert case["end_to_end"]["samples_per_s"] == pytest.approx(case["batch"] / case["end_to_end"]["median_ms"]
                                                                     * 1e3)
         assert case["ratio_to_seed"]["end_to_end"] == pytest.approx(case["end_to_end"]["samples_per_s"] / 77073.93)
-        assert case["agreement_with_onnxruntime_fp32"]["passed"]
-        assert case["split"]["gemms_us"] > 0 and case["split"]["gathers_us"] > 0
-        assert case["split"]["graph_gaps_us"] is None  # no graph on the CPU
+        assert case["agreement"]["onnxruntime-fp32"]["passed"] is True
+        assert case["agreement"]["tensorflow"]["passed"] is None  # no saved TF probabilities without --reference
+        assert isinstance(case["compute_method"], str) and case["compute_method"]
+        assert "split" not in case  # the profile is a run of its own
+    best = report["best"]["fp32_b64_compute_samples_per_s"]
+    assert best["levers"] in ("none", "all") and best["samples_per_s"] == max(
+        c["compute"]["samples_per_s"] for c in report["cases"] if c["batch"] == 64)
     assert {t["met"] for t in report["targets"]} == {None} and len(report["targets"]) == 3
     assert report["targets_profile"].endswith("h100-torch.toml")
     assert "timed rounds >= 3" in report["method"]["plan"] and report["machine"]["cpu_flags"] == cpu_flags()
     table = (tmp_path / "out" / "gpu.txt").read_text()
-    assert "NOT A GPU FIGURE" in table and "fp32 b64" in table and "where the time goes" in table
-    assert "tail: p99 over 100 rounds or more, else the max" in table
+    assert "NOT A GPU FIGURE" in table and "fp32 b64 none" in table and "fp32 b128 all" in table
+    assert "tail: p99 over 100 rounds or more, else the max" in table and "INCOMPLETE" not in table
     assert ("n/a   gpu_throughput fp16_b1024_compute_samples_per_s >= 1e+07: not measured "
             "(not judged: --cpu, not a GPU figure)") in table
+    assert "agreement with ONNX Runtime FP32: every case" in table
+    assert "agreement with the TF original: not checked: no saved TF-original probabilities" in table
     out = capsys.readouterr().out
     assert table in out
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["passed"] is True and summary["misses"] == [] and summary["cpu_flags"] == cpu_flags()
+
+
+def test_the_json_is_rewritten_after_every_case_so_a_crash_keeps_the_figures_so_far(monkeypatch, converted_onnx,
+                                                                                   smoke_csv, tmp_path):
+    json_path = tmp_path / "gpu.json"
+    seen = []
+    real_write = gpu_throughput._write
+
+    def write(path, report):
+        seen.append(json.loads(json.dumps(report)))
+        return real_write(path, report)
+
+    monkeypatch.setattr(gpu_throughput, "_write", write)
+    measure_case = gpu_throughput.measure_case
+
+    def crash_on_the_second(runner, batch, *args):
+        if batch == 128:
+            raise KeyboardInterrupt  # what no case catches: the run dies here
+        return measure_case(runner, batch, *args)
+
+    monkeypatch.setattr(gpu_throughput, "measure_case", crash_on_the_second)
+    assert gpu_command(*_smoke_argv(converted_onnx, smoke_csv, json_path)) == 1  # "interrupted"
+    left = json.loads(json_path.read_text())
+    assert left["complete"] is False and [c["batch"] for c in left["cases"]] == [64] and "targets" not in left
+    assert left["cases"][0]["compute"]["samples_per_s"] > 0
+    assert "INCOMPLETE: 1 of 2 cases so far" in json_path.with_suffix(".txt").read_text()
+    assert [len(report["cases"]) for report in seen] == [1]
+
+
+def test_a_case_that_raises_is_recorded_and_fails_the_run_and_the_next_case_still_runs(monkeypatch, converted_onnx,
+                                                                                     smoke_csv, tmp_path):
+    measure_case = gpu_throughput.measure_case
+
+    def fail_at_64(runner, batch, *args):
+        if batch == 64:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered\nmore")
+        return measure_case(runner, batch, *args)
+
+    monkeypatch.setattr(gpu_throughput, "measure_case", fail_at_64)
+    json_path = tmp_path / "gpu.json"
+    assert gpu_command(*_smoke_argv(converted_onnx, smoke_csv, json_path)) == 1
+    report = json.loads(json_path.read_text())
+    assert report["complete"] is True
+    assert report["cases"][0] == {"precision": "fp32", "batch": 64, "levers": "none",
+                                  "error": "measuring: RuntimeError: CUDA error: an illegal memory access was "
+                                           "encountered"}
+    assert report["cases"][1]["compute"]["samples_per_s"] > 0
+    assert "FAILED fp32 b64 none: measuring: RuntimeError" in json_path.with_suffix(".txt").read_text()
 
 
 def test_a_case_that_disagrees_with_the_reference_fails_the_run(monkeypatch, converted_onnx, smoke_csv, tmp_path):
@@ -184,7 +263,7 @@ def test_a_case_that_disagrees_with_the_reference_fails_the_run(monkeypatch, con
     json_path = tmp_path / "gpu.json"
     assert gpu_command(*_smoke_argv(converted_onnx, smoke_csv, json_path)) == 1
     table = json_path.with_suffix(".txt").read_text()
-    assert "agreement with ONNX Runtime FP32: FAILED for fp32 b64, fp32 b128" in table
+    assert "agreement with ONNX Runtime FP32: FAILED for fp32 b64 none, fp32 b128 none" in table
 
 
 def test_fewer_rows_than_one_batch_is_a_clear_error(converted_onnx, smoke_csv, tmp_path, capsys):

@@ -3,7 +3,7 @@ behaviour, CUDA where present.
 
 The runner contract (parity with the TF original within 1e-5 in FP32 at any batch size, bad feeds
 refused, the 3-input IxRT model) is ``test_runner_contract.py``, which includes ``torch`` once it is
-importable. This file covers what is particular to torch. Tests marked ``gpu`` run only with CUDA.
+importable. This file covers what is particular to torch. The CUDA tests are ``tests/gpu`` (inputs from a bundle).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ torch = pytest.importorskip("torch")
 from widedeep_bench.engines.torch import CPU_NO_FP16, TorchRunner, TorchWideDeep  # noqa: E402
 
 NO_CUDA = not torch.cuda.is_available()
-needs_cuda = pytest.mark.skipif(NO_CUDA, reason="no CUDA device")
 cpu_only = pytest.mark.skipif(not NO_CUDA, reason="a CUDA device is present: the runner uses it")
 FP16_EMULATED_ROWS = 256  # float16 GEMMs on the CPU run about 1 GFLOP/s: a few hundred rows only
 UNTIMED_2_TIMED_5 = TimingPlan(warmup_s=0.0, min_warmup_rounds=2, min_rounds=5, min_duration_s=0.0)
@@ -237,36 +236,3 @@ def test_a_device_batch_is_validated_like_a_feed(converted_onnx, engine_rows):
     with make_runner("torch", converted_onnx) as runner:
         with pytest.raises(WidedeepError, match="bucket 1000"):
             runner.device_batch(categorical, engine_rows.head(4).numeric)
-
-
-@pytest.mark.gpu
-@needs_cuda
-@pytest.mark.parametrize("precision", ["fp16", "fp32"])
-def test_on_cuda_each_batch_size_is_captured_once_with_pinned_staging(converted_onnx, engine_rows, tf_probabilities,
-                                                                      precision):
-    tolerance = TOLERANCES[precision]
-    with make_runner("torch", converted_onnx, EngineOptions(precision=precision)) as runner:
-        assert runner.device_name().startswith("cuda")
-        full = runner.infer(engine_rows.categorical, engine_rows.numeric)
-        graph = runner.captured[engine_rows.rows].graph
-        small = runner.infer(engine_rows.head(7).categorical, engine_rows.head(7).numeric)
-        again = runner.infer(engine_rows.categorical, engine_rows.numeric)
-        assert sorted(runner.captured) == [7, engine_rows.rows]
-        assert runner.captured[engine_rows.rows].graph is graph
-        batch = runner.captured[engine_rows.rows]
-        assert batch.host_categorical.is_pinned() and batch.host_probabilities.is_pinned()
-        assert batch.categorical.is_cuda and batch.probabilities.is_cuda
-    np.testing.assert_array_equal(full, again)
-    assert compare(full, tf_probabilities, atol=tolerance.atol)
-    assert compare(small, tf_probabilities[:7], atol=tolerance.atol)
-
-
-@pytest.mark.gpu
-@needs_cuda
-def test_on_cuda_compute_seconds_are_event_times_of_the_graph_replay(converted_onnx, engine_rows):
-    with make_runner("torch", converted_onnx, EngineOptions(precision="fp16")) as runner:
-        batches = [runner.device_batch(b.categorical, b.numeric) for b in engine_rows.batches(256)]
-        timing = runner.compute_seconds(batches, TimingPlan(warmup_s=0.0, min_warmup_rounds=5, min_rounds=20,
-                                                            min_duration_s=0.0))
-        assert list(runner.captured) == [256]
-    assert timing.seconds.shape == (20,) and np.all((timing.seconds > 0) & (timing.seconds < 0.1))

@@ -1,48 +1,64 @@
-"""GPU throughput of the torch runner: batch 1024 / 4096 / 16384 x FP16 / FP32, compute only and end to end.
+"""GPU throughput of the torch runner: batch 1024 / 4096 / 16384 x FP16 / FP32 x speed levers, compute only
+and end to end; or, with ``--torch-profile``, a run of its own that says where the time goes.
 
-    widedeep-bench bench gpu [--onnx FILE] [--eval-csv FILE] [--batches 1024 4096 16384]
-                             [--precisions fp16 fp32] [--rounds N] [--duration S] [--warmup N]
+    widedeep-bench bench gpu [--bundle DIR | --onnx FILE [--eval-csv FILE | --rows FILE.npz]
+                             [--reference FILE.npz]] [--batches 1024 4096 16384] [--precisions fp16 fp32]
+                             [--levers SET [SET ...]] [--rounds N] [--duration S] [--warmup N]
                              [--warmup-s S] [--torch-profile] [--targets h100-torch]
                              [--peak-fp16-tflops 989.4] [--peak-fp32-tflops 66.9]
-                             [--hbm-gbps 3350] [--link-gbps 64] [--json out/gpu_throughput.json]
-                             [--cpu]
+                             [--hbm-gbps 3350] [--link-gbps 64] [--json FILE] [--cpu]
 
-Two figures per case, timed by ``widedeep_bench.measure``: each subject warmed up for at least ``--warmup-s``
-seconds and ``--warmup`` calls (untimed), then timed for at least ``--rounds`` rounds and ``--duration``
-seconds; the figure is the median round, the tail p99 over 100 rounds or more and the max below; batches
-rotated over distinct real rows (never all-zero indices), samples counted as samples (not the 26
-categorical rows each):
+Inputs. ``--bundle DIR`` (a bundle written by ``widedeep-bench bundle``, version 2): the model is its
+``widedeep.onnx``, the rows its ``eval-tensors.npz`` (the eval set already preprocessed: no pyfarmhash, no
+TensorFlow), the TF original's probabilities its ``reference.npz``: what a device without TensorFlow runs
+from. ``--onnx FILE`` with ``--rows FILE.npz`` (an ``eval-tensors.npz``) and optionally ``--reference FILE.npz``
+(the ``--wd-save-reference`` format) carries the same without a bundle. Otherwise, as before: ``--onnx`` or the
+suite's default conversion of a random-weights SavedModel with the real shapes (TensorFlow needed), rows from
+``--eval-csv`` or synthetic Criteo-format rows, both read by the real preprocessing (pyfarmhash needed).
 
-- compute only: CUDA events recorded on the runner's stream just before and after ``graph.replay()``,
-  the inputs already on the device (each round first copies its batch into the graph's static inputs,
-  device to device, outside the events);
+Cases: each ``(precision, lever set, batch)``. A lever set (``--levers``, each SET ``none``, ``all`` or
+``a+b`` of ``engines.torch.LEVERS``; default: none, each lever alone, all) is passed to ``TorchRunner``. Two
+figures per case, timed by the runner and ``widedeep_bench.measure``: each subject warmed up for at least
+``--warmup-s`` seconds and ``--warmup`` calls (untimed), then timed for at least ``--rounds`` rounds and
+``--duration`` seconds; the figure is the median round, the tail p99 over 100 rounds or more and the max
+below; batches rotated over distinct real rows, samples counted as samples:
+
+- compute only: ``TorchRunner.compute_seconds`` on batches already on the device, as
+  ``TorchRunner.compute_method()`` describes it (recorded in each case);
 - end to end: ``time.perf_counter`` around ``runner.infer(categorical, numeric)``: host NumPy arrays in,
   probabilities out: feed validation, staging into pinned memory, host-to-device copies, replay,
   device-to-host copy and the synchronize included.
 
-Before timing, each case's output on its first batch is compared with ONNX Runtime (CPU, FP32) on the
-same ONNX, against the precision's tolerance (``widedeep_bench.compare.TOLERANCES``). Beside each case:
-the ratio to the seed's 77,073.93 samples/s (Iluvatar MR-V100, FP16, batch 1024), and two floors:
-the FLOP floor ``3.04 MFLOP x batch / peak FLOP/s``, and the bytes floor: the bytes the device must at
-least read and write (inputs as fed, gathered table rows, tower weights once per batch, output) over
-HBM bandwidth, plus for end to end the inputs and output over the host link. Peaks default to the
-H100 SXM5 datasheet (dense FP16 tensor 989.4 TFLOP/s; FP32 without TF32 66.9 TFLOP/s; HBM3 3.35 TB/s;
-PCIe Gen5 x16 64 GB/s per direction); give the figures of another device with the options.
+Before timing, each case's output on its first batch (rows 0..batch) is compared, within the precision's
+tolerance (``widedeep_bench.compare.TOLERANCES``), with the TF original's saved probabilities where the run has
+them (``--bundle``, ``--reference``; they cover whole batches of 1024 rows, so a larger batch is checked on the
+rows they cover, and the case says so) and with ONNX Runtime (CPU, FP32) on the same ONNX where onnxruntime is
+importable. A run with neither is refused. Beside each case: the ratio to the seed's 77,073.93 samples/s
+(Iluvatar MR-V100, FP16, batch 1024), and two floors: the FLOP floor ``3.04 MFLOP x batch / peak FLOP/s``, and
+the bytes floor: the bytes the device must at least read and write (inputs as fed, gathered table rows, tower
+weights once per batch, output) over HBM bandwidth, plus for end to end the inputs and output over the host
+link. Peaks default to the H100 SXM5 datasheet (dense FP16 tensor 989.4 TFLOP/s; FP32 without TF32
+66.9 TFLOP/s; HBM3 3.35 TB/s; PCIe Gen5 x16 64 GB/s per direction); give another device's with the options.
 
-``--torch-profile`` adds where the time goes: ``torch.profiler`` over end-to-end calls, kernel time split
-into gathers, GEMMs, other kernels and copies, plus the gaps inside the graph (compute-only time minus
-kernel time: launch latency) and the host's share (end to end minus compute minus copies).
+Figures that survive a crash: the JSON (``--json``, default ``out/gpu_throughput.json``) is rewritten
+atomically after every case with ``"complete": false`` and the cases so far (the ``.txt`` table beside it
+too), and once more at the end with ``"complete": true`` and the targets. A case that raises is recorded
+with its error (and fails the run); the next ones still run.
+
+``--torch-profile`` is a run of its own (default ``--json out/gpu_profile.json``; benchmark ``gpu_profile``),
+and times no figure: per case, ``torch.profiler`` over end-to-end calls splits kernel time into gathers,
+GEMMs, other kernels and copies, beside the gaps inside the graph (compute-only time minus kernel time:
+launch latency) and the host's share (end to end minus compute minus copies), from short timings of its own
+(``PROFILE_PLAN``), which are not figures. No target judges it.
 
 Targets: the ``[[target]]`` tables with ``benchmark = "gpu_throughput"`` of the profile ``--targets`` names
 (default ``h100-torch``: issue 6's H100 FP16 figures), on metrics named
-``<precision>_b<batch>_<compute|end_to_end>_samples_per_s`` (e.g. ``fp16_b1024_compute_samples_per_s``).
-Targets apply on a GPU only; a target for a case this run did not select (``--batches``, ``--precisions``)
-is shown as n/a and not judged. Exit status: 0 when every case agrees with the reference and every target
-judged is met, 1 otherwise, 2 when no CUDA device is present. ``--cpu`` runs the same code path on the CPU
-in FP32 as a smoke check; its figures are not GPU figures and no target applies (all n/a).
-Without ``--onnx`` the model is the suite's default conversion of a random-weights SavedModel with the
-real shapes (same FLOP and kernels as the real model); without ``--eval-csv`` the rows are synthetic
-Criteo-format rows read by the real preprocessing.
+``<precision>_b<batch>_<compute|end_to_end>_samples_per_s`` (e.g. ``fp16_b1024_compute_samples_per_s``),
+each judged on the best lever set's figure for that precision, batch and figure (``best_figures``). Targets
+apply on a GPU only; a target for a case this run did not select (``--batches``, ``--precisions``) is shown as
+n/a and not judged. Exit status: 0 when every case agrees with its references and every target judged is met,
+1 otherwise, 2 for bad usage or bad input, and when no CUDA device is present. ``--cpu`` runs the same code path
+on the CPU in FP32 as a smoke check; its figures are not GPU figures and no target applies (all n/a).
 """
 
 from __future__ import annotations
@@ -50,6 +66,7 @@ from __future__ import annotations
 import datetime
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +83,8 @@ from widedeep_bench.model.weights import LAYER_DIMS
 from widedeep_bench.progress import say
 
 BENCHMARK = "gpu_throughput"
+PROFILE_BENCHMARK = "gpu_profile"  # --torch-profile: its own run and JSON
+DEFAULT_JSON = {BENCHMARK: Path("out/gpu_throughput.json"), PROFILE_BENCHMARK: Path("out/gpu_profile.json")}
 DEFAULT_TARGETS = "h100-torch"  # the profile whose [[target]] tables judge the figures
 METRIC = re.compile(r"(fp16|fp32)_b([1-9][0-9]*)_(compute|end_to_end)_samples_per_s")  # what a target can name
 SEED_SAMPLES_PER_S = 77_073.93  # DeepSparkInference README: Iluvatar MR-V100, FP16, batch 1024
@@ -75,7 +94,9 @@ PEAKS = {  # H100 SXM5 datasheet figures, the defaults of the options
     "hbm_gbps": 3350.0,  # HBM3
     "link_gbps": 64.0,  # PCIe Gen5 x16, per direction
 }
-GPU_PLAN = TimingPlan(warmup_s=0.5, min_warmup_rounds=100, min_rounds=1000, min_duration_s=1.0)
+# Warm-up by time (clocks ramp up over a fraction of a second of back-to-back work), a few calls at least.
+GPU_PLAN = TimingPlan(warmup_s=0.3, min_warmup_rounds=3, min_rounds=1000, min_duration_s=1.0)
+PROFILE_PLAN = TimingPlan(warmup_s=0.3, min_warmup_rounds=3, min_rounds=200, min_duration_s=0.2)  # the split's
 CPU_PLAN = TimingPlan(warmup_s=0.1, min_warmup_rounds=2, min_rounds=10, min_duration_s=0.2)  # --cpu: a smoke check
 ROTATION = 16  # distinct batches cycled through the rounds, at most
 SYNTHETIC_BATCHES = 4  # synthetic rows: this many batches of the largest size
@@ -83,6 +104,7 @@ PROFILED_CALLS = 50
 TOWER_PARAMETERS = sum(fan_in * fan_out + fan_out for fan_in, fan_out in zip(LAYER_DIMS[:-1], LAYER_DIMS[1:]))
 INPUT_BYTES_PER_SAMPLE = layout.NUM_FIELDS * 2 * 8 + layout.NUM_NUMERIC * 4  # int64 [26, 2] + float32 [13]
 OUTPUT_BYTES_PER_SAMPLE = 2 * 4  # float32 [2]
+TF, ORT = "tensorflow", "onnxruntime-fp32"  # the references a case is checked against, as reference.npz names them
 
 
 def floors(batch: int, precision: str, peaks: dict) -> dict:
@@ -144,6 +166,67 @@ def host_batches_of(rows, batch: int) -> list[tuple[np.ndarray, np.ndarray]]:
     return batches
 
 
+# --- inputs -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GpuInputs:
+    """What a run measures: the ONNX, the rows, and the TF original's probabilities on rows 0..R where the run
+    has them (``tf_reference`` None: ``tf_reference_source`` says why not)."""
+
+    onnx: Path
+    rows: object  # EvalTensors
+    rows_source: str
+    tf_reference: np.ndarray | None
+    tf_reference_source: str
+
+
+NO_TF_REFERENCE = "no saved TF-original probabilities in this run (they come with --bundle, or --reference)"
+
+
+def carried_inputs(args) -> GpuInputs | None:
+    """The inputs of ``--bundle`` or ``--rows``, read with numpy alone (no pyfarmhash, no TensorFlow) and checked;
+    None for a run that prepares its own (``default_inputs``). A bad input is one ``WidedeepError`` line."""
+    if args.bundle is not None:
+        from widedeep_bench.bundle import load_bundle
+
+        bundle = load_bundle(args.bundle, "--bundle")
+        rows = bundle.tensors()
+        reference = inputs.saved_tf_probabilities(bundle.reference, rows.sha256, rows=bundle.reference_rows)
+        return GpuInputs(bundle.onnx, rows, f"{bundle.eval_tensors} ({rows.rows} rows of the bundle's eval.csv, "
+                                            f"preprocessed when the bundle was written)",
+                         reference, f"{bundle.reference} ({TF}, rows 0..{reference.shape[0]})")
+    if args.rows is not None:
+        from widedeep_bench.data.eval_tensors_file import load_eval_tensors_file
+
+        rows = load_eval_tensors_file(args.rows, label=f"--rows {args.rows}")
+        reference, source = None, NO_TF_REFERENCE
+        if args.reference is not None:
+            reference = inputs.saved_tf_probabilities(args.reference, rows.sha256)
+            source = f"{args.reference} ({TF}, rows 0..{reference.shape[0]})"
+        return GpuInputs(args.onnx, rows, f"{args.rows} ({rows.rows} preprocessed rows, eval.csv SHA-256 "
+                                          f"{rows.sha256})", reference, source)
+    return None
+
+
+def default_inputs(args) -> GpuInputs:
+    """``--onnx`` or the default conversion (TensorFlow), rows read by the preprocessing (pyfarmhash)."""
+    onnx_path = args.onnx if args.onnx is not None else inputs.default_models()[1]
+    rows, rows_source = inputs.eval_rows(args.eval_csv, SYNTHETIC_BATCHES * max(args.batches))
+    reference, source = None, NO_TF_REFERENCE
+    if args.reference is not None:
+        reference = inputs.saved_tf_probabilities(args.reference, rows.sha256)
+        source = f"{args.reference} ({TF}, rows 0..{reference.shape[0]})"
+    return GpuInputs(onnx_path, rows, rows_source, reference, source)
+
+
+def onnxruntime_unavailable() -> str | None:
+    """Why ONNX Runtime cannot be the FP32 reference here, or None."""
+    from widedeep_bench.engines.base import EngineOptions
+    from widedeep_bench.engines.registry import runner_class
+
+    return runner_class("onnxruntime").unavailable_reason(EngineOptions(precision="fp32"))
+
+
 def reference_probabilities(onnx_path: Path, categorical: np.ndarray, numeric: np.ndarray) -> np.ndarray:
     """ONNX Runtime CPU FP32 on the same ONNX: it runs the graph itself, not the weights torch read from it."""
     from widedeep_bench.engines import make_runner
@@ -152,38 +235,166 @@ def reference_probabilities(onnx_path: Path, categorical: np.ndarray, numeric: n
         return reference.infer(categorical, numeric)
 
 
-def measure_case(runner, batch: int, host_batches: list, reference: np.ndarray, args) -> dict:
-    precision = runner.options.precision
+@dataclass(frozen=True)
+class Reference:
+    """One reference's probabilities on a batch's first ``rows`` rows (None: not checked, ``why``)."""
+
+    name: str
+    source: str
+    probabilities: np.ndarray | None
+    why: str | None = None
+
+
+def references_for(gpu_inputs: GpuInputs, onnx_reason: str | None, batch: int, first: tuple) -> list[Reference]:
+    """The references the first batch of ``batch`` rows is checked against: the TF original's saved rows
+    0..min(batch, R), and ONNX Runtime FP32 on the whole batch."""
+    saved = gpu_inputs.tf_reference
+    if saved is None:
+        tf = Reference(TF, gpu_inputs.tf_reference_source, None, gpu_inputs.tf_reference_source)
+    else:
+        tf = Reference(TF, gpu_inputs.tf_reference_source, saved[:min(batch, saved.shape[0])])
+    if onnx_reason is not None:
+        ort = Reference(ORT, "ONNX Runtime CPU FP32", None, f"onnxruntime cannot run here: {onnx_reason}")
+    else:
+        ort = Reference(ORT, f"ONNX Runtime CPU FP32 on {gpu_inputs.onnx}",
+                        reference_probabilities(gpu_inputs.onnx, *first))
+    return [tf, ort]
+
+
+def agreement(probabilities: np.ndarray, reference: Reference, precision: str) -> dict:
+    """How the first batch's probabilities compare with ``reference`` (``passed`` None: not checked)."""
+    if reference.probabilities is None:
+        return {"source": reference.source, "passed": None, "not_checked": reference.why}
     tolerance = TOLERANCES[precision]
-    agreement = compare(runner.infer(*host_batches[0]), reference, atol=tolerance.atol, rtol=tolerance.rtol)
+    rows = reference.probabilities.shape[0]
+    result = compare(probabilities[:rows], reference.probabilities, atol=tolerance.atol, rtol=tolerance.rtol)
+    record = {"source": reference.source, "rows": rows, "max_abs": result.max_abs, "atol": tolerance.atol,
+              "rtol": tolerance.rtol, "passed": bool(result.passed)}
+    if rows < probabilities.shape[0]:
+        record["note"] = (f"the saved reference covers rows 0..{rows}, fewer than the batch's {probabilities.shape[0]}"
+                          f"; those {rows} rows were checked")
+    return record
+
+
+# --- the cases ----------------------------------------------------------------------------------------
+
+def lever_label(levers) -> str:
+    """``"none"``, ``"all"`` or ``"a+b"``: how a lever set is named in cases, tables and messages."""
+    from widedeep_bench.engines.torch import levers_label
+
+    return levers_label(levers)
+
+
+def case_key(case: dict) -> str:
+    """``"fp16 b1024 none"``: what names a case in the table and in messages."""
+    return f"{case['precision']} b{case['batch']} {case['levers']}"
+
+
+def checked_first_batch(runner, host_batches: list, references: list[Reference]) -> dict:
+    probabilities = runner.infer(*host_batches[0])
+    return {reference.name: agreement(probabilities, reference, runner.options.precision)
+            for reference in references}
+
+
+def measure_case(runner, batch: int, host_batches: list, references: list[Reference], args) -> dict:
+    """One case's figures: compute only and end to end, floors, the seed ratio, the first batch's agreement."""
+    precision = runner.options.precision
+    case = {"precision": precision, "batch": batch, "levers": lever_label(runner.levers),
+            "distinct_batches": len(host_batches), "agreement": checked_first_batch(runner, host_batches, references)}
     device_batches = [runner.device_batch(categorical, numeric) for categorical, numeric in host_batches]
-    say(f"{precision} batch {batch}: compute only, then end to end; {args.plan.describe()}")
+    say(f"{case_key(case)}: compute only, then end to end; {args.plan.describe()}")
     compute = runner.compute_seconds(device_batches, args.plan).summary()
+    case["compute_method"] = runner.compute_method()  # after the timing: it names what the timing chose (K)
     end_to_end = measure(runner.infer, host_batches, batch, args.plan).summary()
-    case = {"precision": precision, "batch": batch, "distinct_batches": len(host_batches), "compute": compute,
-            "end_to_end": end_to_end, "floors": floors(batch, precision, args.peaks),
+    return {**case, "compute": compute, "end_to_end": end_to_end, "floors": floors(batch, precision, args.peaks),
             "ratio_to_seed": {"compute": compute["samples_per_s"] / SEED_SAMPLES_PER_S,
-                              "end_to_end": end_to_end["samples_per_s"] / SEED_SAMPLES_PER_S},
-            "agreement_with_onnxruntime_fp32": {"max_abs": agreement.max_abs, "atol": tolerance.atol,
-                                                "passed": agreement.passed}}
-    if args.torch_profile:
-        split = time_split(runner, host_batches, PROFILED_CALLS)
-        kernels_us = split["gathers_us"] + split["gemms_us"] + split["other_us"]
-        # On CUDA the copies sit outside the graph (compute only excludes them); on the CPU there are none
-        # outside the forward pass, so whatever "copies" the CPU profile shows is already in compute.
-        outside_compute_us = split["copies_us"] if runner.uses_cuda else 0.0
-        split["graph_gaps_us"] = compute["median_ms"] * 1e3 - kernels_us if runner.uses_cuda else None
-        split["host_us"] = (end_to_end["median_ms"] - compute["median_ms"]) * 1e3 - outside_compute_us
-        split["validation_us"] = measure(layout.check_feed, host_batches, batch, args.plan).median_s * 1e6
-        case["split"] = split
-    return case
+                              "end_to_end": end_to_end["samples_per_s"] / SEED_SAMPLES_PER_S}}
+
+
+def profile_case(runner, batch: int, host_batches: list, references: list[Reference], args) -> dict:
+    """One case's split (``time_split``) beside short timings of its own (``args.plan``), which are not figures:
+    they only place the kernel time within compute only and end to end."""
+    precision = runner.options.precision
+    case = {"precision": precision, "batch": batch, "levers": lever_label(runner.levers),
+            "distinct_batches": len(host_batches), "agreement": checked_first_batch(runner, host_batches, references)}
+    device_batches = [runner.device_batch(categorical, numeric) for categorical, numeric in host_batches]
+    say(f"{case_key(case)}: torch.profiler over {PROFILED_CALLS} end-to-end calls")
+    compute_ms = runner.compute_seconds(device_batches, args.plan).summary()["median_ms"]
+    case["compute_method"] = runner.compute_method()
+    end_to_end_ms = measure(runner.infer, host_batches, batch, args.plan).summary()["median_ms"]
+    split = time_split(runner, host_batches, PROFILED_CALLS)
+    kernels_us = split["gathers_us"] + split["gemms_us"] + split["other_us"]
+    # On CUDA the copies sit outside the graph (compute only excludes them); on the CPU there are none
+    # outside the forward pass, so whatever "copies" the CPU profile shows is already in compute.
+    outside_compute_us = split["copies_us"] if runner.uses_cuda else 0.0
+    split["compute_median_us"], split["end_to_end_median_us"] = compute_ms * 1e3, end_to_end_ms * 1e3
+    split["graph_gaps_us"] = compute_ms * 1e3 - kernels_us if runner.uses_cuda else None
+    split["host_us"] = (end_to_end_ms - compute_ms) * 1e3 - outside_compute_us
+    split["validation_us"] = measure(layout.check_feed, host_batches, batch, args.plan).median_s * 1e6
+    return {**case, "split": split}
+
+
+def failed_case(precision: str, batch: int, levers: str, stage: str, exc: BaseException) -> dict:
+    """A case that raised: recorded with the error (and failing the run), so the next cases still run."""
+    cause = (str(exc).strip().splitlines() or [""])[0]
+    say(f"{precision} b{batch} {levers}: FAILED while {stage}: {type(exc).__name__}: {cause}")
+    return {"precision": precision, "batch": batch, "levers": levers,
+            "error": f"{stage}: {type(exc).__name__}: {cause}"}
+
+
+def run_cases(args, gpu_inputs: GpuInputs, measure_one, on_case) -> dict:
+    """Each ``(precision, lever set, batch)`` measured by ``measure_one`` in that order, ``on_case(cases)`` after
+    each; returns the device facts ``{"device", "gpu_figure", "compute_method"}`` of the runners."""
+    from widedeep_bench.engines.base import EngineOptions
+    from widedeep_bench.engines.torch import TorchRunner
+
+    batches = {batch: host_batches_of(gpu_inputs.rows, batch) for batch in args.batches}
+    onnx_reason = onnxruntime_unavailable()
+    references = {batch: references_for(gpu_inputs, onnx_reason, batch, host[0]) for batch, host in batches.items()}
+    cases, facts = [], {"device": None, "gpu_figure": None}
+    for precision in args.precisions:
+        for levers in args.lever_sets:
+            label = lever_label(levers)
+            runner = TorchRunner(gpu_inputs.onnx, EngineOptions(precision=precision), levers=levers)
+            try:
+                runner.activate()
+            except Exception as exc:  # recorded as failed cases (the run fails); the other lever sets still run
+                for batch in batches:
+                    cases.append(failed_case(precision, batch, label, "activating the runner", exc))
+                on_case(cases)
+                continue
+            try:
+                facts.update(device=runner.device_name(), gpu_figure=runner.uses_cuda)
+                for batch, host in batches.items():
+                    try:
+                        cases.append(measure_one(runner, batch, host, references[batch], args))
+                    except Exception as exc:  # the same: recorded, failing the run; the next case runs
+                        cases.append(failed_case(precision, batch, label, "measuring", exc))
+                    on_case(cases)
+            finally:
+                runner.deactivate()
+    return facts
+
+
+def best_figures(cases: list[dict]) -> dict[str, dict]:
+    """``{"fp16_b1024_compute_samples_per_s": {"samples_per_s", "levers"}, ...}``: for every figure measured,
+    by the metric name a ``[[target]]`` gives it (``METRIC``), the best lever set's."""
+    best = {}
+    for case in cases:
+        if "error" in case or "compute" not in case:
+            continue
+        for figure in ("compute", "end_to_end"):
+            metric = f"{case['precision']}_b{case['batch']}_{figure}_samples_per_s"
+            value = case[figure]["samples_per_s"]
+            if metric not in best or value > best[metric]["samples_per_s"]:
+                best[metric] = {"samples_per_s": value, "levers": case["levers"]}
+    return best
 
 
 def figures_of(cases: list[dict]) -> dict[str, float]:
     """``{"fp16_b1024_compute_samples_per_s": samples/s, ...}``: every figure of the cases measured, by the
-    metric name a ``[[target]]`` gives it (``METRIC``)."""
-    return {f"{c['precision']}_b{c['batch']}_{figure}_samples_per_s": c[figure]["samples_per_s"]
-            for c in cases for figure in ("compute", "end_to_end")}
+    metric name a ``[[target]]`` gives it (``METRIC``), the best lever set's (``best_figures``)."""
+    return {metric: best["samples_per_s"] for metric, best in best_figures(cases).items()}
 
 
 def targets_in(profile: str) -> tuple[str, list]:
@@ -197,7 +408,8 @@ def targets_in(profile: str) -> tuple[str, list]:
 def targets_of(targets: list, cases: list[dict], gpu: bool, selected: set[tuple[str, int]]) -> list[dict]:
     """Each ``[[target]]`` judged on its figure (``targets.judged``: unmeasured is missed) when the run is on
     a GPU and selected its case (``selected``: the ``(precision, batch)`` pairs asked for); otherwise recorded
-    with ``met`` None and why (``targets.not_applicable``): a CPU figure is no GPU figure."""
+    with ``met`` None and why (``targets.not_applicable``): a CPU figure is no GPU figure. The figure is the
+    best lever set's (``figures_of``)."""
     figures = figures_of(cases)
     verdicts = []
     for target in targets:
@@ -213,47 +425,83 @@ def targets_of(targets: list, cases: list[dict], gpu: bool, selected: set[tuple[
     return verdicts
 
 
+# --- the table ----------------------------------------------------------------------------------------
+
+def _max_abs(case: dict, name: str) -> str:
+    checked = case.get("agreement", {}).get(name, {})
+    return "-" if checked.get("passed") is None else f"{checked['max_abs']:.1e}"
+
+
 def table(report: dict) -> str:
-    """The short text table: one line per case, then floors, the targets and the split where profiled."""
+    """The short text table: one line per case, then floors, the targets (complete runs) and the agreement;
+    for a profile run, the split per case."""
     lines = [f"torch {report['torch']} on {report['device']}, {report['date']}"]
+    if not report["complete"]:
+        lines.append(f"INCOMPLETE: {len(report['cases'])} of {report['cases_planned']} cases so far")
     if not report["gpu_figure"]:
         lines.append("NOT A GPU FIGURE: --cpu smoke check of the code path on the CPU (FP32); no target applies")
-    lines += [f"{'case':<12} {'compute samples/s':>18} {'p50/tail ms':>19} {'e2e samples/s':>14} {'p50/tail ms':>19} "
-             f"{'x seed (e2e)':>12} {'max|p-ref|':>10}"]
-    for c in report["cases"]:
-        compute, e2e = c["compute"], c["end_to_end"]
-        lines.append(f"{c['precision']} b{c['batch']:<7} {compute['samples_per_s']:>18,.0f} {_median_tail(compute)} "
-                     f"{e2e['samples_per_s']:>14,.0f} {_median_tail(e2e)} {c['ratio_to_seed']['end_to_end']:>12,.1f} "
-                     f"{c['agreement_with_onnxruntime_fp32']['max_abs']:>10.1e}")
-    lines.append("tail: p99 over 100 rounds or more, else the max")
-    lines.append(f"\nfloors per batch, us (peaks: {report['peaks']})")
-    for c in report["cases"]:
-        f = c["floors"]
-        lines.append(f"{c['precision']} b{c['batch']:<7} FLOP {f['flop_s'] * 1e6:9.2f}  HBM {f['hbm_s'] * 1e6:8.2f} "
-                     f"({f['device_bytes'] / 1e6:.2f} MB)  link {f['link_s'] * 1e6:8.2f} "
-                     f"({f['link_bytes'] / 1e6:.2f} MB)"
-                     f"  -> compute {f['compute_floor_s'] * 1e6:8.2f}, end to end {f['end_to_end_floor_s'] * 1e6:8.2f}")
-    splits = [c for c in report["cases"] if "split" in c]
+    cases = report["cases"]
+    width = max([len(case_key(c)) for c in cases] + [4])
+    measured = [c for c in cases if "compute" in c]
+    if report["benchmark"] == BENCHMARK:
+        lines.append(f"{'case':<{width}} {'compute samples/s':>18} {'p50/tail ms':>19} {'e2e samples/s':>14} "
+                     f"{'p50/tail ms':>19} {'x seed (e2e)':>12} {'max|p-tf|':>9} {'max|p-ort|':>10}")
+        for c in measured:
+            compute, e2e = c["compute"], c["end_to_end"]
+            lines.append(f"{case_key(c):<{width}} {compute['samples_per_s']:>18,.0f} {_median_tail(compute)} "
+                         f"{e2e['samples_per_s']:>14,.0f} {_median_tail(e2e)} "
+                         f"{c['ratio_to_seed']['end_to_end']:>12,.1f} {_max_abs(c, TF):>9} {_max_abs(c, ORT):>10}")
+        lines.append("tail: p99 over 100 rounds or more, else the max")
+        if measured:
+            lines.append(f"compute only ({case_key(measured[0])}; each case's in the JSON): "
+                         f"{measured[0]['compute_method']}")
+        lines.append(f"\nfloors per batch, us (peaks: {report['peaks']})")
+        for precision, batch in dict.fromkeys((c["precision"], c["batch"]) for c in measured):
+            f = next(c["floors"] for c in measured if (c["precision"], c["batch"]) == (precision, batch))
+            lines.append(f"{precision} b{batch:<7} FLOP {f['flop_s'] * 1e6:9.2f}  HBM {f['hbm_s'] * 1e6:8.2f} "
+                         f"({f['device_bytes'] / 1e6:.2f} MB)  link {f['link_s'] * 1e6:8.2f} "
+                         f"({f['link_bytes'] / 1e6:.2f} MB)  -> compute {f['compute_floor_s'] * 1e6:8.2f}, "
+                         f"end to end {f['end_to_end_floor_s'] * 1e6:8.2f}")
+    splits = [c for c in cases if "split" in c]
     if splits:
-        lines.append(f"\nwhere the time goes, us per batch ({splits[0]['split']['source']})")
+        lines.append(f"\nwhere the time goes, us per batch ({splits[0]['split']['source']}; compute and end to end "
+                     f"from this run's own short timings, not figures)")
         for c in splits:
             s = c["split"]
             gaps = "-" if s["graph_gaps_us"] is None else f"{s['graph_gaps_us']:.1f}"
-            lines.append(f"{c['precision']} b{c['batch']:<7} gathers {s['gathers_us']:.1f}  GEMMs {s['gemms_us']:.1f}  "
+            lines.append(f"{case_key(c):<{width}} compute {s['compute_median_us']:.1f}  e2e "
+                         f"{s['end_to_end_median_us']:.1f}  gathers {s['gathers_us']:.1f}  GEMMs {s['gemms_us']:.1f}  "
                          f"other {s['other_us']:.1f}  copies {s['copies_us']:.1f}  graph gaps {gaps}  "
                          f"host {s['host_us']:.1f} (validation {s['validation_us']:.1f})")
-    lines += ["", f"targets from {report['targets_profile']} (samples/s):",
-              *verdict_lines(report["targets"])]
-    failed = [f"{c['precision']} b{c['batch']}" for c in report["cases"]
-              if not c["agreement_with_onnxruntime_fp32"]["passed"]]
-    lines.append(f"agreement with ONNX Runtime FP32: {'FAILED for ' + ', '.join(failed) if failed else 'every case'}")
+    lines += [f"FAILED {case_key(c)}: {c['error']}" for c in cases if "error" in c]
+    if report["complete"] and report["benchmark"] == BENCHMARK:
+        lines += ["", f"targets from {report['targets_profile']} (samples/s), each on the best lever set's figure:",
+                  *verdict_lines(report["targets"])]
+        lines += [f"best lever set: {metric} {best['samples_per_s']:,.0f} with {best['levers']}"
+                  for metric, best in sorted(report["best"].items())]
+    for name, what in ((TF, "the TF original"), (ORT, "ONNX Runtime FP32")):
+        lines.append(f"agreement with {what}: {_agreement_line(cases, name)}")
     return "\n".join(lines)
+
+
+def _agreement_line(cases: list[dict], name: str) -> str:
+    checked = [c for c in cases if "agreement" in c]
+    failed = [case_key(c) for c in checked if c["agreement"][name]["passed"] is False]
+    if failed:
+        return "FAILED for " + ", ".join(failed)
+    unchecked = [c["agreement"][name] for c in checked if c["agreement"][name]["passed"] is None]
+    if unchecked:
+        return f"not checked: {unchecked[0]['not_checked']}"
+    notes = sorted({c["agreement"][name]["note"] for c in checked if "note" in c["agreement"][name]})
+    return "every case" + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def _median_tail(figure: dict) -> str:
     """``"  0.012/0.020 p99"``: median and tail ms, and which statistic the tail is."""
     return f"{figure['median_ms']:>7.3f}/{figure['tail_ms']:<7.3f} {figure['tail_statistic']:<3}"
 
+
+# --- the run ------------------------------------------------------------------------------------------
 
 def torch_device_or_refusal(cpu: bool) -> str | None:
     """None when the run can go ahead, else why not (no torch; no CUDA device without --cpu)."""
@@ -268,53 +516,86 @@ def torch_device_or_refusal(cpu: bool) -> str | None:
 
 
 def misses(report: dict) -> list[str]:
-    """What fails the run: each target judged and missed (n/a ones are not), and each case whose output does
-    not agree with ONNX Runtime FP32. Empty: the run passed."""
-    disagree = [f"FAIL {c['precision']} b{c['batch']} disagrees with ONNX Runtime FP32 (max |p - p_ref| "
-                f"{c['agreement_with_onnxruntime_fp32']['max_abs']:.1e})"
-                for c in report["cases"] if not c["agreement_with_onnxruntime_fp32"]["passed"]]
-    return missed(report["targets"]) + disagree
+    """What fails the run: each target judged and missed (n/a ones are not; a profile run has none), each case
+    whose output does not agree with a reference, and each case that raised. Empty: the run passed."""
+    failed = []
+    for c in report["cases"]:
+        if "error" in c:
+            failed.append(f"FAIL {case_key(c)}: {c['error']}")
+            continue
+        failed += [f"FAIL {case_key(c)} disagrees with {name} (max |p - p_ref| {checked['max_abs']:.1e} > atol "
+                   f"{checked['atol']:g})" for name, checked in c["agreement"].items() if checked["passed"] is False]
+    return (missed(report["targets"]) if report["benchmark"] == BENCHMARK else []) + failed
 
 
 def run(args) -> dict:
-    """The benchmark as ``widedeep-bench bench gpu`` asks for it (``args``: ``onnx``, ``eval_csv``, ``batches``,
-    ``precisions``, ``plan``, ``torch_profile``, ``cpu``, ``peaks``, ``targets_profile``, ``profile_targets``,
-    ``json``), once ``torch_device_or_refusal`` has let it run: prints the table, writes the report to
-    ``args.json`` and the table beside it (``.txt``), and returns the report."""
+    """The benchmark as ``widedeep-bench bench gpu`` asks for it (``args``: ``carried`` or the options
+    ``default_inputs`` reads, ``batches``, ``precisions``, ``lever_sets``, ``plan``,
+    ``torch_profile``, ``cpu``, ``peaks``, ``targets_profile``, ``profile_targets``, ``json``), once
+    ``torch_device_or_refusal`` has let it run: writes the report to ``args.json`` after every case and the table
+    beside it (``.txt``), prints the table, and returns the report."""
     import torch
 
-    from widedeep_bench.engines import EngineOptions, make_runner
+    gpu_inputs = args.carried or default_inputs(args)
+    inputs.check_model(gpu_inputs.onnx)
+    if gpu_inputs.tf_reference is None:
+        reason = onnxruntime_unavailable()
+        if reason is not None:
+            raise WidedeepError(f"nothing to check the outputs against: {NO_TF_REFERENCE}, and onnxruntime cannot "
+                                f"run here ({reason})")
+    benchmark = PROFILE_BENCHMARK if args.torch_profile else BENCHMARK
+    report = {"benchmark": benchmark, "complete": False,
+              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "device": None, "gpu_figure": None, "torch": torch.__version__, "cuda": torch.version.cuda,
+              "fp32_matmul_precision": torch.get_float32_matmul_precision(), "command": sys.argv,
+              "machine": timing_machine(), **provenance(), "onnx": str(gpu_inputs.onnx), "rows": gpu_inputs.rows_source,
+              "tf_reference": gpu_inputs.tf_reference_source, "peaks": args.peaks,
+              "seed_samples_per_s": SEED_SAMPLES_PER_S,
+              "lever_sets": [lever_label(levers) for levers in args.lever_sets],
+              "method": method(args, benchmark),
+              "cases_planned": len(args.precisions) * len(args.lever_sets) * len(args.batches), "cases": []}
 
-    onnx_path = args.onnx if args.onnx is not None else inputs.default_models()[1]
-    rows, rows_source = inputs.eval_rows(args.eval_csv, SYNTHETIC_BATCHES * max(args.batches))
-    batches = {batch: host_batches_of(rows, batch) for batch in args.batches}
-    references = {batch: reference_probabilities(onnx_path, *host[0]) for batch, host in batches.items()}
-    cases, device = [], None
-    for precision in args.precisions:
-        with make_runner("torch", onnx_path, EngineOptions(precision=precision)) as runner:
-            device = runner.device_name()
-            gpu = runner.uses_cuda
-            for batch, host in batches.items():
-                cases.append(measure_case(runner, batch, host, references[batch], args))
-    report = {"benchmark": BENCHMARK, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                  timespec="seconds"), "device": device, "gpu_figure": gpu, "torch": torch.__version__,
-              "cuda": torch.version.cuda, "fp32_matmul_precision": torch.get_float32_matmul_precision(),
-              "command": sys.argv, "machine": timing_machine(), **provenance(), "onnx": str(onnx_path),
-              "rows": rows_source,
-              "peaks": args.peaks, "seed_samples_per_s": SEED_SAMPLES_PER_S,
-              "method": {"compute": "CUDA events around graph.replay(), inputs already on the device" if gpu
-                         else "time.perf_counter around the CPU forward pass, inputs already tensors",
-                         "end_to_end": "time.perf_counter around runner.infer(host arrays) incl. validation, "
-                                       "staging, copies and synchronize",
-                         "plan": args.plan.describe(), "statistic": "samples/s = batch / median round; tail "
-                                                                    "p99 over >= 100 rounds, else the max"},
-              "cases": cases, "targets_profile": args.targets_profile,
-              "targets": targets_of(args.profile_targets, cases, gpu,
-                                    {(precision, batch) for precision in args.precisions for batch in args.batches})}
-    write_json(args.json, report)
-    text = table(report)
-    with atomic_file(args.json.with_suffix(".txt")) as temporary:
-        temporary.write_text(text + "\n")
+    def write(cases: list[dict]) -> None:
+        report["cases"] = cases
+        _write(args.json, report)
+
+    facts = run_cases(args, gpu_inputs, profile_case if args.torch_profile else measure_case, write)
+    report.update(facts, complete=True)
+    if benchmark == BENCHMARK:
+        report["best"] = best_figures(report["cases"])
+        report["targets"] = targets_of(args.profile_targets, report["cases"], bool(report["gpu_figure"]),
+                                       {(p, b) for p in args.precisions for b in args.batches})
+        report["targets_profile"] = args.targets_profile
+    else:
+        report["targets"] = []
+    text = _write(args.json, report)
     print(text)
     print(f"\nwrote {args.json} and {args.json.with_suffix('.txt')}")
     return report
+
+
+def _write(path: Path, report: dict) -> str:
+    """The report (atomically) and its table beside it (``.txt``); returns the table."""
+    write_json(path, report)
+    text = table(report)
+    with atomic_file(path.with_suffix(".txt")) as temporary:
+        temporary.write_text(text + "\n")
+    return text
+
+
+def method(args, benchmark: str) -> dict:
+    """How the figures (or the split) were taken, in words, as the JSON records it."""
+    shared = {"plan": args.plan.describe(),
+              "agreement": "each case's first batch (rows 0..batch) against the TF original's saved probabilities "
+                           "(rows they cover) and ONNX Runtime CPU FP32 on the same ONNX, within "
+                           "widedeep_bench.compare.TOLERANCES of the precision",
+              "levers": "each lever set passed to TorchRunner(levers=...); see engines.torch.LEVERS"}
+    if benchmark == PROFILE_BENCHMARK:
+        return {**shared, "split": f"torch.profiler over {PROFILED_CALLS} end-to-end calls; compute and end to end "
+                                   f"medians from this run's own short timings (not figures)"}
+    return {**shared, "compute": "TorchRunner.compute_seconds, inputs already on the device; each case records "
+                                 "compute_method",
+            "end_to_end": "time.perf_counter around runner.infer(host arrays) incl. validation, staging, copies "
+                          "and synchronize",
+            "statistic": "samples/s = batch / median round; tail p99 over >= 100 rounds, else the max",
+            "targets": "each judged on the best lever set's figure for its precision, batch and figure"}

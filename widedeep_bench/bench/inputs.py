@@ -55,6 +55,40 @@ def eval_rows(eval_csv: Path | None, rows: int = SYNTHETIC_ROWS):
     return load_eval_tensors(path), f"{rows} synthetic Criteo-format rows ({path.name}), read_eval_csv"
 
 
+def check_model(onnx: Path) -> None:
+    """Refuse (``WidedeepError``, one line) an ONNX that is not this Wide & Deep architecture before anything is
+    timed: the torch runner reads its weights by the graph's structure (``weights_from_onnx``)."""
+    from widedeep_bench.model.onnx_weights import weights_from_onnx
+
+    weights_from_onnx(onnx)
+
+
+def saved_tf_probabilities(path: Path, eval_sha256: str, rows: int | None = None):
+    """The TF original's ``[R, 2]`` probabilities saved in the reference file ``path`` (the ``--wd-save-reference``
+    format: whole batches of 1024 rows of the eval set whose SHA-256 is ``eval_sha256``), its first ``rows`` rows
+    (default: all it holds). A file of another eval set, a damaged one, or one without the TF original's is
+    one ``WidedeepError`` line naming it."""
+    import numpy as np
+
+    from widedeep_bench.data.eval_tensors_file import UNREADABLE_NPZ
+    from widedeep_bench.suite.reference import load_reference
+
+    try:
+        with np.load(path) as data:  # how many rows it holds, and whether it reads at all
+            held = {name: data[name].shape for name in data.files if name not in ("eval_sha256", "digests")}
+    except UNREADABLE_NPZ as exc:
+        cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise WidedeepError(f"{path}: not a reference file written by --wd-save-reference "
+                            f"({type(exc).__name__}: {cause})") from None
+    if rows is None:  # all it holds: load_reference serves the first ``rows`` and checks every array
+        rows = min([shape[0] for shape in held.values() if shape] or [0])
+    saved = load_reference(Path(path), eval_sha256=eval_sha256, rows=rows)
+    if "tensorflow" not in saved:
+        raise WidedeepError(f"{path}: holds no 'tensorflow' reference (it has {sorted(saved)}); the TF original's "
+                            f"probabilities are what a run without TensorFlow is checked against")
+    return saved["tensorflow"]
+
+
 def calibration_rows(calibration_csv: Path | None, timed_rows, rows: int = CALIBRATION_ROWS):
     """The ``CalibrationSet`` INT8 engines are built from: the user's CSV (``--calibration-csv``), or ``rows``
     synthetic Criteo rows drawn with ``CALIBRATION_ROW_SEED`` (the timed rows use ``ROW_SEED``), their numerics

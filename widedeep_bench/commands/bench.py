@@ -151,26 +151,45 @@ def run_paired_ratio(args) -> dict:
 
 
 def _add_gpu(benchmarks) -> None:
-    gpu, cpu = gpu_throughput.GPU_PLAN, gpu_throughput.CPU_PLAN
+    gpu, cpu, profiled = gpu_throughput.GPU_PLAN, gpu_throughput.CPU_PLAN, gpu_throughput.PROFILE_PLAN
     parser = _benchmark_parser(
-        benchmarks, "gpu", run_gpu, help="the torch runner on a CUDA GPU: batch 1024/4096/16384 x FP16/FP32, "
-                                         "compute only and end to end (--cpu: a smoke check)",
-        description="Time the torch runner per batch and precision, compute only (CUDA events around the graph "
-                    "replay) and end to end (host arrays in, probabilities out), beside FLOP and bytes floors; "
-                    "check each case against ONNX Runtime FP32; judge the gpu_throughput targets of --targets. "
+        benchmarks, "gpu", run_gpu, help="the torch runner on a CUDA GPU: batch 1024/4096/16384 x FP16/FP32 x speed "
+                                         "levers, compute only and end to end (--cpu: a smoke check)",
+        description="Time the torch runner per precision, lever set and batch, compute only (inputs on the device) "
+                    "and end to end (host arrays in, probabilities out), beside FLOP and bytes floors; check each "
+                    "case against the TF original's saved probabilities and ONNX Runtime FP32; judge the "
+                    "gpu_throughput targets of --targets on the best lever set's figures. The JSON is rewritten "
+                    "after every case. --torch-profile is a run of its own: where the time goes, no figures. "
                     "Refused (exit 2) without a CUDA device unless --cpu.")
-    parser.add_argument("--onnx", type=Path, help="the converted ONNX (default: random weights, real shapes)")
-    parser.add_argument("--eval-csv", type=Path, help="Criteo CSV to take rows from (default: synthetic rows)")
+    parser.set_defaults(run=_gpu_json_default(parser.get_default("run")))
+    sources = parser.add_argument_group("inputs: --bundle, or --onnx with --rows (and --reference), or the default")
+    sources.add_argument("--bundle", type=Path, metavar="DIR",
+                         help="a bundle (widedeep-bench bundle, version 2): its ONNX, its preprocessed rows "
+                              "(eval-tensors.npz) and its TF reference; needs neither TensorFlow nor pyfarmhash")
+    sources.add_argument("--onnx", type=Path, metavar="FILE",
+                         help="the converted ONNX (default: random weights, real shapes; needs TensorFlow)")
+    sources.add_argument("--eval-csv", type=Path, metavar="FILE",
+                         help="Criteo CSV to take rows from (default: synthetic rows; needs pyfarmhash)")
+    sources.add_argument("--rows", type=Path, metavar="FILE.npz",
+                         help="preprocessed rows in the eval-tensors.npz format of a bundle, with --onnx")
+    sources.add_argument("--reference", type=Path, metavar="FILE.npz",
+                         help="the TF original's probabilities on those rows (--wd-save-reference format), with --onnx")
     parser.add_argument("--batches", type=int, nargs="+", default=[1024, 4096, 16384], help="samples per batch")
     parser.add_argument("--precisions", nargs="+", choices=["fp16", "fp32"], default=["fp16", "fp32"])
-    # No defaults here: the plan of the run (GPU_PLAN, or CPU_PLAN with --cpu) fills them in (run_gpu).
+    parser.add_argument("--levers", nargs="+", metavar="SET",
+                        help="lever sets of the torch runner, each none, all or a+b (engines.torch.LEVERS); "
+                             "default: none, each lever alone, all")
+    # No defaults here: the plan of the run (GPU_PLAN, PROFILE_PLAN with --torch-profile, CPU_PLAN with --cpu)
+    # fills them in (check_gpu).
     for option, kind, what, field in (("--rounds", int, "timed rounds per figure", "min_rounds"),
                                       ("--duration", float, "measured seconds per figure", "min_duration_s"),
                                       ("--warmup", int, "untimed rounds first", "min_warmup_rounds"),
                                       ("--warmup-s", float, "untimed seconds first", "warmup_s")):
         parser.add_argument(option, type=kind, help=f"{what}, at least (default {getattr(gpu, field):g}; "
+                                                    f"--torch-profile {getattr(profiled, field):g}; "
                                                     f"--cpu {getattr(cpu, field):g})")
-    parser.add_argument("--torch-profile", action="store_true", help="split the time with torch.profiler")
+    parser.add_argument("--torch-profile", action="store_true",
+                        help="a run of its own: split the time with torch.profiler (gpu_profile.json); no figures")
     _add_profile_option(parser, "--targets", gpu_throughput.DEFAULT_TARGETS)
     parser.add_argument("--cpu", action="store_true", help="smoke check on the CPU in FP32: not a GPU figure")
     peaks = gpu_throughput.PEAKS
@@ -182,19 +201,34 @@ def _add_gpu(benchmarks) -> None:
                         help="device memory bandwidth, GB/s (default %(default)s: H100 SXM5 HBM3)")
     parser.add_argument("--link-gbps", type=float, default=peaks["link_gbps"], dest="link_gbps",
                         help="host link bandwidth per direction, GB/s (default %(default)s: PCIe Gen5 x16)")
-    parser.add_argument("--json", type=Path, default=Path("out/gpu_throughput.json"),
-                        help="result file; the table goes beside it as .txt (default %(default)s)")
+    parser.add_argument("--json", type=Path,
+                        help=f"result file, rewritten after every case; the table goes beside it as .txt (default "
+                             f"{gpu_throughput.DEFAULT_JSON[gpu_throughput.BENCHMARK]}; --torch-profile "
+                             f"{gpu_throughput.DEFAULT_JSON[gpu_throughput.PROFILE_BENCHMARK]})")
+
+
+def _gpu_json_default(run):
+    """``run`` once ``--json`` has its default: the figures' JSON, or the profile's with ``--torch-profile``."""
+    def with_default(args) -> dict:
+        if args.json is None:
+            args.json = gpu_throughput.DEFAULT_JSON[gpu_throughput.PROFILE_BENCHMARK if args.torch_profile
+                                                    else gpu_throughput.BENCHMARK]
+        return run(args)
+    return with_default
 
 
 def check_gpu(args) -> None:
     """Refuse bad ``bench gpu`` options (``WidedeepError``, exit 2) and fill in what they imply: the timing
-    options' defaults from the run's plan, ``plan``, ``peaks``, and the targets (``targets_profile``,
-    ``profile_targets``). Nothing is measured yet."""
+    options' defaults from the run's plan, ``plan``, ``peaks``, ``lever_sets``, the targets (``targets_profile``,
+    ``profile_targets``) and the carried inputs (``carried``: a bundle's, or ``--rows``'s, read and checked; None
+    for a run that prepares its own). Nothing is measured yet."""
     from widedeep_bench.progress import say
 
+    _check_gpu_sources(args)
     if min(args.batches) < 1:
         raise WidedeepError("--batches must be at least 1")
-    defaults = gpu_throughput.CPU_PLAN if args.cpu else gpu_throughput.GPU_PLAN
+    defaults = (gpu_throughput.CPU_PLAN if args.cpu else
+                gpu_throughput.PROFILE_PLAN if args.torch_profile else gpu_throughput.GPU_PLAN)
     for option, field in (("rounds", "min_rounds"), ("duration", "min_duration_s"),
                           ("warmup", "min_warmup_rounds"), ("warmup_s", "warmup_s")):
         if getattr(args, option) is None:
@@ -207,11 +241,46 @@ def check_gpu(args) -> None:
         args.precisions = [p for p in args.precisions if p != "fp16"]
         if not args.precisions:
             raise WidedeepError("--cpu runs fp32 only: give --precisions fp32")
+    args.lever_sets = lever_sets(args.levers)
     args.peaks = {name: getattr(args, name) for name in gpu_throughput.PEAKS}
     try:
         args.targets_profile, args.profile_targets = gpu_throughput.targets_in(args.targets)
     except WidedeepError as exc:
         raise WidedeepError(f"--targets: {exc}") from exc
+    args.carried = gpu_throughput.carried_inputs(args)
+
+
+def _check_gpu_sources(args) -> None:
+    """One source of each input: ``--bundle`` alone, ``--rows`` and ``--reference`` with ``--onnx``."""
+    given = [f"{option} {value}" for option, value in (("--onnx", args.onnx), ("--eval-csv", args.eval_csv),
+                                                       ("--rows", args.rows), ("--reference", args.reference))
+             if value is not None]
+    if args.bundle is not None and given:
+        raise WidedeepError(f"--bundle {args.bundle} and {given[0]} cannot be given together: a bundle brings its own "
+                            f"ONNX, rows and reference probabilities (one source of truth); give one or the other")
+    if args.rows is not None and args.eval_csv is not None:
+        raise WidedeepError("--rows and --eval-csv cannot be given together: both give the rows; give one")
+    for option, value in (("--rows", args.rows), ("--reference", args.reference)):
+        if value is not None and args.onnx is None:
+            raise WidedeepError(f"{option} {value} needs --onnx FILE: carried rows and probabilities are of one "
+                                f"model, and the default model is built with TensorFlow")
+
+
+def lever_sets(texts: list[str] | None) -> list[frozenset]:
+    """``--levers``'s sets (``engines.torch.parse_levers`` of each), by default none, each lever alone and all;
+    a name it does not know, or one set given twice, is one ``WidedeepError`` line."""
+    from widedeep_bench.engines.torch import LEVERS, levers_label, parse_levers
+
+    sets = []
+    for text in texts if texts is not None else ["none", *LEVERS, "all"]:
+        try:
+            levers = parse_levers(text)
+        except WidedeepError as exc:
+            raise WidedeepError(f"--levers {text}: {exc}") from None
+        if levers in sets:
+            raise WidedeepError(f"--levers: {text} is the lever set {levers_label(levers)} again; give each set once")
+        sets.append(levers)
+    return sets
 
 
 def run_gpu(args) -> dict:
