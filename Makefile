@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --quiet --disable-pip-version-check
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test install clean-venv
+.PHONY: demo test install clean-venv gpu-kit gpu-rehearsal
 
 install: $(VENV)/.installed
 
@@ -35,3 +35,26 @@ test: install
 
 clean-venv:
 	rm -rf $(VENV)
+
+# What the GPU machine needs (docs/gpu.md): a bundle of 65,536 eval rows of the embedded default (the converted ONNX,
+# the rows already preprocessed, the TF original's probabilities) and this suite as a wheel, 40-45 MB in all.
+GPU_KIT ?= .gpu-kit
+gpu-kit: install
+	$(VENV)/bin/widedeep-bench -q bundle --out $(GPU_KIT)/bundle --rows 65536 --force
+	rm -rf $(GPU_KIT)/wheels
+	$(PIP) wheel --no-deps --wheel-dir $(GPU_KIT)/wheels .
+	{ echo "kit made $$(date -u +%Y-%m-%dT%H:%M:%SZ) from commit $$(git rev-parse HEAD 2>/dev/null || echo unknown)$$(git diff --quiet HEAD 2>/dev/null || echo ' with uncommitted changes')"; \
+	  cd $(GPU_KIT) && sha256sum wheels/*.whl bundle/manifest.json; } > $(GPU_KIT)/provenance.txt
+	cat $(GPU_KIT)/provenance.txt
+	du -sh $(GPU_KIT)
+
+# The device's command, rehearsed here on the CPU in a venv shaped like the GPU machine's Python: torch (CPU build),
+# numpy, onnx, onnxruntime and the other packages it has, and neither TensorFlow nor pyfarmhash. CPython 3.11 (the
+# machine has 3.12; the CPU build of torch here is a 3.11 wheel).
+REHEARSAL_VENV ?= .venv-gpu-rehearsal
+DEVICE_PACKAGES := torch numpy onnx onnxruntime scipy scikit-learn joblib filelock xxhash tqdm pyarrow pytest pytest-benchmark pytest-xdist
+gpu-rehearsal: gpu-kit
+	test -x $(REHEARSAL_VENV)/bin/python || $(PYTHON) -m venv $(REHEARSAL_VENV)
+	$(REHEARSAL_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt $(DEVICE_PACKAGES)
+	$(REHEARSAL_VENV)/bin/python -I -c "import importlib.util as u, sys; present = [m for m in ('tensorflow', 'farmhash') if u.find_spec(m)]; sys.exit(f'the rehearsal venv has {present}: it must not' if present else 0)"
+	PYTHON=$(REHEARSAL_VENV)/bin/python OUT=out/gpu-rehearsal bash tools/gpu-device.sh $(GPU_KIT)
