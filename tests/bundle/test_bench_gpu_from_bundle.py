@@ -139,6 +139,10 @@ BAD_BUNDLES = {
                     "eval-tensors.npz: field buckets: row 0 field 3 holds 1000, outside 0..999"),
     "numeric_short": (_set("numeric", lambda a: a["numeric"][:-1]),
                       "eval-tensors.npz: field numeric is float32 [2147, 13], expected float32 [2148, 13]"),
+    "numeric_range_nan": (_set("numeric_range", lambda a: np.where(np.eye(2, 13, 4) == 1, np.nan, a["numeric_range"])),
+                          "eval-tensors.npz: field numeric_range: min of column 4 is nan, not a finite number"),
+    "numeric_range_min_above_max": (_set("numeric_range", lambda a: a["numeric_range"][::-1].copy()),
+                                    "eval-tensors.npz: field numeric_range: column 0 has min "),
     "another_eval_set": (_set("eval_sha256", lambda a: np.array("0" * 64)),
                          f"eval-tensors.npz: field eval_sha256 is {'0' * 64}, but the eval set has "),
     "version_1": (version_1, "has no eval-tensors.npz: it was written before bundle version 2 (bundle_version 1); "
