@@ -69,8 +69,12 @@ def test_the_profile_is_a_run_of_its_own_that_splits_the_time_and_times_no_figur
     split = case["split"]
     assert split["gemms_us"] > 0 and split["gathers_us"] > 0 and split["graph_gaps_us"] is None  # no graph on a CPU
     assert split["compute_median_us"] > 0 and split["end_to_end_median_us"] > 0
+    assert split["profiled_calls"] == 5 and split["split_valid"] is True  # a handful of calls on the CPU
+    assert split["profiler_environment"] == {}  # TEARDOWN_CUPTI is for CUDA
+    assert "(5 on the CPU, --cpu" in report["method"]["split"]
     table = (tmp_path / "out" / "gpu_profile.txt").read_text()
     assert "where the time goes" in table and "not figures" in table and "compute samples/s" not in table
+    assert "(CPU aten ops (self CPU time) over 5 calls a case;" in table
 
 
 def test_the_gpu_tests_collect_without_tensorflow_or_pyfarmhash_and_skip_with_the_reason(
