@@ -582,8 +582,9 @@ def _max_abs(case: dict, name: str) -> str:
 
 
 def table(report: dict) -> str:
-    """The short text table: one line per case, then floors, the targets (complete runs) and the agreement;
-    for a profile run, the split per case."""
+    """The short text table: one line per case measured, then floors (per input layout), failures and cases
+    not run, the targets (complete or stopped runs) and the agreement; for a profile run, the split per case.
+    A partial report (``"complete": false``) may come before any runner was active (``device`` None)."""
     device = report["device"] or "(no runner active yet)"
     lines = [f"torch {report['torch']} on {device}, {report['date']}"]
     run_so_far = [c for c in report["cases"] if "not_run" not in c]
