@@ -69,8 +69,12 @@ def test_the_profile_is_a_run_of_its_own_that_splits_the_time_and_times_no_figur
     split = case["split"]
     assert split["gemms_us"] > 0 and split["gathers_us"] > 0 and split["graph_gaps_us"] is None  # no graph on a CPU
     assert split["compute_median_us"] > 0 and split["end_to_end_median_us"] > 0
+    assert split["profiled_calls"] == 5 and split["split_valid"] is True  # a handful of calls on the CPU
+    assert split["profiler_environment"] == {}  # TEARDOWN_CUPTI is for CUDA
+    assert "(5 on the CPU, --cpu" in report["method"]["split"]
     table = (tmp_path / "out" / "gpu_profile.txt").read_text()
     assert "where the time goes" in table and "not figures" in table and "compute samples/s" not in table
+    assert "(CPU aten ops (self CPU time) over 5 calls a case;" in table
 
 
 def test_the_gpu_tests_collect_without_tensorflow_or_pyfarmhash_and_skip_with_the_reason(
@@ -139,6 +143,10 @@ BAD_BUNDLES = {
                     "eval-tensors.npz: field buckets: row 0 field 3 holds 1000, outside 0..999"),
     "numeric_short": (_set("numeric", lambda a: a["numeric"][:-1]),
                       "eval-tensors.npz: field numeric is float32 [2147, 13], expected float32 [2148, 13]"),
+    "numeric_range_nan": (_set("numeric_range", lambda a: np.where(np.eye(2, 13, 4) == 1, np.nan, a["numeric_range"])),
+                          "eval-tensors.npz: field numeric_range: min of column 4 is nan, not a finite number"),
+    "numeric_range_min_above_max": (_set("numeric_range", lambda a: a["numeric_range"][::-1].copy()),
+                                    "eval-tensors.npz: field numeric_range: column 0 has min "),
     "another_eval_set": (_set("eval_sha256", lambda a: np.array("0" * 64)),
                          f"eval-tensors.npz: field eval_sha256 is {'0' * 64}, but the eval set has "),
     "version_1": (version_1, "has no eval-tensors.npz: it was written before bundle version 2 (bundle_version 1); "

@@ -41,3 +41,27 @@ def test_on_cuda_compute_seconds_are_event_times_of_the_graph_replay(gpu_bundle,
                                                             min_duration_s=0.0))
         assert list(runner.captured) == [256]
     assert timing.seconds.shape == (20,) and np.all((timing.seconds > 0) & (timing.seconds < 0.1))
+
+
+LEVER_SETS = ["none", "split_first_layer", "fused_epilogue", "narrow_indices", "f32_head", "all"]
+SMALL_BATCH = 64
+
+
+@pytest.mark.parametrize("levers", LEVER_SETS)
+@pytest.mark.parametrize("precision", ["fp16", "fp32"])
+def test_on_cuda_each_lever_set_is_captured_and_agrees_with_the_tf_original(gpu_bundle, gpu_rows, tf_probabilities,
+                                                                            precision, levers):
+    """Each lever set the benchmark times (none, each lever alone, all) captured as a CUDA graph at a small batch
+    and within the precision's tolerance of the TF original: a lever that fails to capture, or computes
+    something else, fails here, before any timed run."""
+    from widedeep_bench.engines.torch import LEVERS, TorchRunner, parse_levers
+
+    assert set(LEVER_SETS[1:-1]) == set(LEVERS)  # every lever alone
+    tolerance = TOLERANCES[precision]
+    rows = gpu_rows.head(SMALL_BATCH)
+    with TorchRunner(gpu_bundle.onnx, EngineOptions(precision=precision), levers=levers) as runner:
+        assert runner.levers == parse_levers(levers) and runner.uses_cuda
+        probabilities = runner.infer(rows.categorical, rows.numeric)
+        assert list(runner.captured) == [SMALL_BATCH]  # replayed from a captured graph, not run eagerly
+    result = compare(probabilities, tf_probabilities[:SMALL_BATCH], atol=tolerance.atol, rtol=tolerance.rtol)
+    assert result, f"{precision} {levers}: max |p - p_tf| {result.max_abs:.2e} > atol {tolerance.atol:g}"

@@ -158,9 +158,11 @@ def _add_gpu(benchmarks) -> None:
         description="Time the torch runner per precision, lever set and batch, compute only (inputs on the device) "
                     "and end to end (host arrays in, probabilities out), beside FLOP and bytes floors; check each "
                     "case against the TF original's saved probabilities and ONNX Runtime FP32; judge the "
-                    "gpu_throughput targets of --targets on the best lever set's figures. The JSON is rewritten "
-                    "after every case. --torch-profile is a run of its own: where the time goes, no figures. "
-                    "Refused (exit 2) without a CUDA device unless --cpu.")
+                    "gpu_throughput targets of --targets on the best agreeing lever set's figures. The baseline "
+                    "lever set runs first for every case (FP16 batch 1024 first of all), then each case's other "
+                    "lever sets side by side. The JSON is rewritten after every case; a fatal CUDA error stops the "
+                    "run (the cases left recorded as not run, exit 1). --torch-profile is a run of its own: where "
+                    "the time goes, no figures. Refused (exit 2) without a CUDA device unless --cpu.")
     parser.set_defaults(run=_gpu_json_default(parser.get_default("run")))
     sources = parser.add_argument_group("inputs: --bundle, or --onnx with --rows (and --reference), or the default")
     sources.add_argument("--bundle", type=Path, metavar="DIR",
@@ -189,7 +191,9 @@ def _add_gpu(benchmarks) -> None:
                                                     f"--torch-profile {getattr(profiled, field):g}; "
                                                     f"--cpu {getattr(cpu, field):g})")
     parser.add_argument("--torch-profile", action="store_true",
-                        help="a run of its own: split the time with torch.profiler (gpu_profile.json); no figures")
+                        help=f"a run of its own: split the time with torch.profiler over "
+                             f"{gpu_throughput.PROFILED_CALLS} calls a case ({gpu_throughput.CPU_PROFILED_CALLS} with "
+                             f"--cpu) (gpu_profile.json); no figures")
     _add_profile_option(parser, "--targets", gpu_throughput.DEFAULT_TARGETS)
     parser.add_argument("--cpu", action="store_true", help="smoke check on the CPU in FP32: not a GPU figure")
     peaks = gpu_throughput.PEAKS

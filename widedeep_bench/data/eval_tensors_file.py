@@ -15,7 +15,8 @@ One ``.npz`` (zip, deflated) of five arrays and a marker:
 
 ``load_eval_tensors_file`` rebuilds ``EvalTensors`` (categorical ``[26N, 2] int64`` as ``(field, bucket)``,
 labels int64) with numpy alone, and refuses, in one line naming the file and the field, a file that is not
-this format, or whose shapes, dtypes, bucket range, labels or eval SHA-256 do not match.
+this format, or whose shapes, dtypes, bucket range, numeric range (finite, min <= max per column), labels or
+eval SHA-256 do not match.
 """
 
 from __future__ import annotations
@@ -107,6 +108,14 @@ def load_eval_tensors_file(path, *, eval_sha256: str | None = None, rows: int | 
     if not np.isfinite(numeric).all():
         row, column = map(int, np.argwhere(~np.isfinite(numeric))[0])
         raise fail(f"field numeric: row {row} column {column} is {numeric[row, column]}, not a finite number")
+    low, high = arrays["numeric_range"]
+    if not np.isfinite(arrays["numeric_range"]).all():
+        row, column = map(int, np.argwhere(~np.isfinite(arrays["numeric_range"]))[0])
+        raise fail(f"field numeric_range: {('min', 'max')[row]} of column {column} is "
+                   f"{arrays['numeric_range'][row, column]}, not a finite number")
+    if (low > high).any():
+        column = int(np.flatnonzero(low > high)[0])
+        raise fail(f"field numeric_range: column {column} has min {low[column]} > max {high[column]}")
     if "labels" in arrays and n and not np.isin(arrays["labels"], (0, 1)).all():
         row = int(np.flatnonzero(~np.isin(arrays["labels"], (0, 1)))[0])
         raise fail(f"field labels: row {row} is {int(arrays['labels'][row])}, expected 0 or 1")
