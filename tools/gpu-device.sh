@@ -23,6 +23,9 @@ set -uo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 KIT=$(cd "${1:-.gpu-kit}" && pwd) || { echo "gpu-device: no kit directory ${1:-.gpu-kit} (make gpu-kit)" >&2; exit 2; }
 PYTHON=${PYTHON:-python3}
+# A path to the interpreter (a venv's bin/python) made absolute, as the steps run from $OUT; not resolved
+# through links, which would leave the venv for its base interpreter.
+case $PYTHON in */*) PYTHON=$(cd "$(dirname "$PYTHON")" && pwd)/$(basename "$PYTHON") || exit 2;; esac
 OUT=${OUT:-out/gpu}
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 for needed in "$KIT/bundle/manifest.json" "$KIT"/wheels/widedeep_bench-*.whl; do
