@@ -256,24 +256,25 @@ def carried_inputs(args) -> GpuInputs | None:
         from widedeep_bench.data.eval_tensors_file import load_eval_tensors_file
 
         rows = load_eval_tensors_file(args.rows, label=f"--rows {args.rows}")
-        reference, source = None, NO_TF_REFERENCE
-        if args.reference is not None:
-            reference = inputs.saved_tf_probabilities(args.reference, rows.sha256)
-            source = f"{args.reference} ({TF}, rows 0..{reference.shape[0]})"
         return GpuInputs(args.onnx, rows, f"{args.rows} ({rows.rows} preprocessed rows, eval.csv SHA-256 "
-                                          f"{rows.sha256})", reference, source)
+                                          f"{rows.sha256})", *given_reference(args, rows))
     return None
+
+
+def given_reference(args, rows) -> tuple[np.ndarray | None, str]:
+    """``(probabilities, source)`` of ``--reference`` (the TF original's, checked against ``rows``' eval set),
+    or ``(None, why not)`` without it."""
+    if args.reference is None:
+        return None, NO_TF_REFERENCE
+    reference = inputs.saved_tf_probabilities(args.reference, rows.sha256)
+    return reference, f"{args.reference} ({TF}, rows 0..{reference.shape[0]})"
 
 
 def default_inputs(args) -> GpuInputs:
     """``--onnx`` or the default conversion (TensorFlow), rows read by the preprocessing (pyfarmhash)."""
     onnx_path = args.onnx if args.onnx is not None else inputs.default_models()[1]
     rows, rows_source = inputs.eval_rows(args.eval_csv, SYNTHETIC_BATCHES * max(args.batches))
-    reference, source = None, NO_TF_REFERENCE
-    if args.reference is not None:
-        reference = inputs.saved_tf_probabilities(args.reference, rows.sha256)
-        source = f"{args.reference} ({TF}, rows 0..{reference.shape[0]})"
-    return GpuInputs(onnx_path, rows, rows_source, reference, source)
+    return GpuInputs(onnx_path, rows, rows_source, *given_reference(args, rows))
 
 
 def onnxruntime_unavailable() -> str | None:
@@ -353,18 +354,22 @@ def checked_first_batch(runner, host_batches: list, references: list[Reference])
             for reference in references}
 
 
+def case_start(runner, batch: int, host_batches: list, references: list[Reference]) -> tuple[dict, list]:
+    """A case's record so far (what it is, its first batch's agreement) and its batches on the device."""
+    case = {"precision": runner.options.precision, "batch": batch, "levers": lever_label(runner.levers),
+            "distinct_batches": len(host_batches), "agreement": checked_first_batch(runner, host_batches, references)}
+    return case, [runner.device_batch(categorical, numeric) for categorical, numeric in host_batches]
+
+
 def measure_case(runner, batch: int, host_batches: list, references: list[Reference], args) -> dict:
     """One case's figures: compute only and end to end, floors, the seed ratio, the first batch's agreement."""
-    precision = runner.options.precision
-    case = {"precision": precision, "batch": batch, "levers": lever_label(runner.levers),
-            "distinct_batches": len(host_batches), "agreement": checked_first_batch(runner, host_batches, references)}
-    device_batches = [runner.device_batch(categorical, numeric) for categorical, numeric in host_batches]
+    case, device_batches = case_start(runner, batch, host_batches, references)
     say(f"{case_key(case)}: compute only, then end to end; {args.plan.describe()}")
     compute = runner.compute_seconds(device_batches, args.plan).summary()
     case["compute_method"] = runner.compute_method()  # after the timing: it names what the timing chose (K)
     end_to_end = measure(runner.infer, host_batches, batch, args.plan).summary()
     return {**case, "compute": compute, "end_to_end": end_to_end,
-            "floors": floors(batch, precision, args.peaks, runner.levers),
+            "floors": floors(batch, case["precision"], args.peaks, runner.levers),
             "ratio_to_seed": {"compute": compute["samples_per_s"] / SEED_SAMPLES_PER_S,
                               "end_to_end": end_to_end["samples_per_s"] / SEED_SAMPLES_PER_S}}
 
@@ -372,10 +377,7 @@ def measure_case(runner, batch: int, host_batches: list, references: list[Refere
 def profile_case(runner, batch: int, host_batches: list, references: list[Reference], args) -> dict:
     """One case's split (``time_split``) beside short timings of its own (``args.plan``), which are not figures:
     they only place the kernel time within compute only and end to end."""
-    precision = runner.options.precision
-    case = {"precision": precision, "batch": batch, "levers": lever_label(runner.levers),
-            "distinct_batches": len(host_batches), "agreement": checked_first_batch(runner, host_batches, references)}
-    device_batches = [runner.device_batch(categorical, numeric) for categorical, numeric in host_batches]
+    case, device_batches = case_start(runner, batch, host_batches, references)
     calls = PROFILED_CALLS if runner.uses_cuda else CPU_PROFILED_CALLS
     say(f"{case_key(case)}: torch.profiler over {calls} end-to-end calls")
     compute_ms = runner.compute_seconds(device_batches, args.plan).summary()["median_ms"]
